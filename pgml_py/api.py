@@ -1,0 +1,183 @@
+"""Entry points, one per SQL function: the shims in pgml--1.0.sql call these by name.
+
+Each checks its arguments, calls the core and shapes the result for SQL. The @entry wrapper
+turns PgmlError into a PostgreSQL ERROR with SQLSTATE, detail and hint, so no client sees a
+bare Python traceback or the generic XX000 for bad input.
+"""
+import functools
+import json
+
+from . import db, errors, settings as settings_module
+
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def startup(model_store_default):
+    """Runs once per backend from pgml._bootstrap(), before any heavy import."""
+    settings_module.install_defaults["pgml.model_store"] = model_store_default
+    from .hf import hub
+    hub.configure_environment(current_settings())
+
+
+def current_settings():
+    return settings_module.read(db)
+
+
+def entry(fn):
+    """Reports errors the SQL way; plpy's own errors (SPI, cancel) pass through untouched."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except errors.PgmlError as e:
+            db.report(e)
+        except db.database_errors():
+            raise
+        except (ValueError, TypeError) as e:
+            db.report(errors.InvalidParameter(
+                "%s: %s" % (fn.__name__, e), detail=type(e).__name__,
+                hint="Check the arguments against the pgml reference in the README."))
+        except MemoryError:
+            db.report(errors.PgmlError("%s ran out of memory" % fn.__name__, sqlstate="53200",
+                                       hint="Use smaller batches or a smaller model."))
+        except Exception as e:
+            db.report(errors.PgmlError(
+                "%s failed: %s: %s" % (fn.__name__, type(e).__name__, e),
+                hint="This is a bug in pgml or a library it uses; please report it."))
+    return wrapper
+
+
+def parse_kwargs(kwargs, name="kwargs"):
+    """A JSONB argument (text in PL/Python) that must be a JSON object."""
+    value = json.loads(kwargs) if isinstance(kwargs, str) else kwargs
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise errors.bad_argument(name, "a JSON object", "a JSON %s" % _JSON_TYPES[type(value)])
+    return value
+
+
+# ---- embeddings and chunking -------------------------------------------------------------
+
+@entry
+def embed(transformer, text, kwargs):
+    from .hf import embed as core
+    return core.embed(transformer, [text], parse_kwargs(kwargs), current_settings())[0].tolist()
+
+
+@entry
+def embed_batch(transformer, inputs, kwargs):
+    from .hf import embed as core
+    if not inputs:
+        return []
+    return core.embed(transformer, list(inputs), parse_kwargs(kwargs), current_settings()).tolist()
+
+
+@entry
+def chunk(splitter, text, kwargs):
+    from .hf import chunk as core
+    return core.chunk(splitter, text, parse_kwargs(kwargs))
+
+
+# ---- the model cache ---------------------------------------------------------------------
+
+@entry
+def cached_models():
+    from datetime import datetime, timezone
+    from . import cache
+
+    def stamp(seconds):
+        return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+    return [(e.kind, e.model, e.device, e.bytes, stamp(e.loaded_at), stamp(e.last_used), e.hits)
+            for e in cache.models.entries()]
+
+
+@entry
+def clear_model_cache():
+    from . import cache
+    return cache.models.clear()
+
+
+# ---- vectors -----------------------------------------------------------------------------
+
+@entry
+def vector_elementwise(op, vector, other):
+    from . import vectors
+    return vectors.elementwise(op, vector, other)
+
+
+@entry
+def vector_norm(kind, vector):
+    from . import vectors
+    return vectors.norm(kind, vector)
+
+
+@entry
+def vector_normalize(kind, vector):
+    from . import vectors
+    return vectors.normalize(kind, vector)
+
+
+@entry
+def vector_distance(kind, vector, other):
+    from . import vectors
+    return vectors.distance(kind, vector, other)
+
+
+@entry
+def vector_aggregate(kind, state, value):
+    from . import vectors
+    return vectors.aggregate_step(kind, state, value)
+
+
+# ---- utility -----------------------------------------------------------------------------
+
+@entry
+def version():
+    from . import __version__
+    try:
+        from ._build import BUILD
+    except ImportError:
+        BUILD = "dev"
+    return "%s (%s)" % (__version__, BUILD)
+
+
+@entry
+def python_version():
+    import sys
+    return sys.version
+
+
+@entry
+def python_package_version(name):
+    from importlib import metadata
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        raise errors.UndefinedObject('Python package "%s" is not installed' % name,
+                                     hint="Install it into the pgml venv, or check the name.")
+
+
+@entry
+def python_pip_freeze():
+    from importlib import metadata
+    return sorted({"%s==%s" % (d.metadata["Name"], d.version) for d in metadata.distributions()},
+                  key=str.lower)
+
+
+@entry
+def validate_python_dependencies():
+    import importlib
+    for module in ("xgboost", "lightgbm", "numpy", "sklearn"):
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise errors.MissingDependency(
+                'Python package "%s" is not installed in the pgml venv' % module, detail=str(e),
+                hint="Run make install to install the pinned requirements.")
+    return True
+
+
+@entry
+def xgboost_version():
+    return python_package_version.__wrapped__("xgboost")

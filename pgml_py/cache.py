@@ -1,0 +1,84 @@
+"""Per-connection model cache: the only per-backend state pgml keeps.
+
+A bounded LRU keyed by what identifies a loaded object (kind, model, constructor kwargs,
+device). pgml.cached_models() lists it and pgml.clear_model_cache() empties it.
+"""
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Entry:
+    kind: str
+    model: str
+    device: str
+    value: object
+    bytes: int
+    loaded_at: float = field(default_factory=time.time)
+    last_used: float = field(default_factory=time.time)
+    hits: int = 0
+
+
+def approximate_bytes(obj):
+    """Bytes of a torch module's parameters and buffers (a pipeline's or wrapper's model)."""
+    module = getattr(obj, "model", obj)
+    total = 0
+    for attr in ("parameters", "buffers"):
+        tensors = getattr(module, attr, None)
+        if callable(tensors):
+            total += sum(t.numel() * t.element_size() for t in tensors())
+    return total
+
+
+class ModelCache:
+    def __init__(self):
+        self._entries = OrderedDict()
+
+    def get_or_load(self, key, kind, model, device, load, max_models, use_cache=True):
+        """The cached object for key, else load() it; keeps at most max_models (LRU)."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.hits += 1
+            entry.last_used = time.time()
+            self._entries.move_to_end(key)
+            return entry.value
+        value = load()
+        if use_cache:
+            self._entries[key] = Entry(kind, model, device, value, approximate_bytes(value))
+            self.evict(max_models)
+        return value
+
+    def evict(self, max_models):
+        """Drops the least recently used entries beyond max_models; returns how many."""
+        dropped = 0
+        while len(self._entries) > max(max_models, 0):
+            self._entries.popitem(last=False)
+            dropped += 1
+        return dropped
+
+    def entries(self):
+        """Entries, most recently used first."""
+        return list(reversed(self._entries.values()))
+
+    def clear(self):
+        """Drops everything; returns how many entries there were."""
+        count = len(self._entries)
+        self._entries.clear()
+        if count:
+            free_accelerator_memory()
+        return count
+
+
+def free_accelerator_memory():
+    """Returns cached GPU memory to the driver, if torch is loaded and has a GPU."""
+    import gc
+    import sys
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+# The cache of this backend (each PostgreSQL connection is its own process).
+models = ModelCache()

@@ -1,0 +1,56 @@
+"""Errors the core raises. Each carries the SQLSTATE, detail and hint the SQL edge reports,
+so a client gets a specific code (never PL/Python's generic XX000) and a way to fix it."""
+
+
+class PgmlError(Exception):
+    sqlstate = "XX000"
+
+    def __init__(self, message, *, detail=None, hint=None, sqlstate=None):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+        if sqlstate:
+            self.sqlstate = sqlstate
+
+
+class InvalidParameter(PgmlError):
+    """An argument has a bad value (22023 invalid_parameter_value)."""
+    sqlstate = "22023"
+
+
+class DataError(PgmlError):
+    """Data that cannot be computed on, such as vectors of different lengths (22000)."""
+    sqlstate = "22000"
+
+
+class NullValueNotAllowed(PgmlError):
+    """A NULL where a value is needed, such as a NULL vector element (22004)."""
+    sqlstate = "22004"
+
+
+class UndefinedObject(PgmlError):
+    """A model, splitter or project that does not exist (42704 undefined_object)."""
+    sqlstate = "42704"
+
+
+class InsufficientPrivilege(PgmlError):
+    """A model outside the whitelist, or remote code that is not trusted (42501)."""
+    sqlstate = "42501"
+
+
+class FeatureNotSupported(PgmlError):
+    """Something this build or machine cannot do, such as a GPU call without a GPU (0A000)."""
+    sqlstate = "0A000"
+
+
+class MissingDependency(PgmlError):
+    """A Python package or data file that is not installed (58P01 undefined_file)."""
+    sqlstate = "58P01"
+
+
+def bad_argument(name, expected, got):
+    """The "must be X. Got Y instead." pattern of conventions.md."""
+    return InvalidParameter(
+        "%s must be %s. Got %s instead." % (name, expected, got),
+    )

@@ -1,0 +1,1 @@
+"""Hugging Face: embeddings, chunking (and later transform, rank, tune)."""

@@ -1,0 +1,72 @@
+"""pgml.embed: sentence-transformers embeddings, cached per connection (api.md §6)."""
+import json
+
+from .. import cache, device, errors, models_store
+from . import hub
+
+# Keys of pgml.embed's kwargs that go to the SentenceTransformer constructor; the rest go to
+# encode() (prompt, prompt_name, normalize_embeddings, batch_size, precision ...).
+CONSTRUCTOR_KWARGS = ("device", "trust_remote_code", "revision", "model_kwargs",
+                      "tokenizer_kwargs", "config_kwargs", "truncate_dim", "token")
+
+
+def split_kwargs(model, kwargs):
+    """(constructor kwargs, encode kwargs, use_cache) from pgml.embed's kwargs object."""
+    kwargs = dict(kwargs)
+    use_cache = hub.as_bool(kwargs.pop("cache", True), "cache")
+    if model.startswith("hkunlp/instructor") and "instruction" in kwargs:
+        kwargs["prompt"] = kwargs.pop("instruction")
+    constructor = {key: kwargs.pop(key) for key in CONSTRUCTOR_KWARGS if key in kwargs}
+    kwargs.setdefault("show_progress_bar", False)
+    return constructor, kwargs, use_cache
+
+
+def load(model, constructor, device_name, settings):
+    """A SentenceTransformer for `model` from the store, or from the hub when online."""
+    from sentence_transformers import SentenceTransformer
+
+    path = models_store.resolve(model, settings.model_store)
+    local = path != model
+    constructor = dict(constructor)
+    if "tokenizer_kwargs" in constructor:  # sentence-transformers 6 calls them processor_kwargs
+        constructor["processor_kwargs"] = constructor.pop("tokenizer_kwargs")
+    if not local:
+        constructor.setdefault("cache_folder", models_store.hub_cache_dir(settings.model_store))
+        constructor.setdefault("local_files_only", settings.huggingface_offline)
+    try:
+        return SentenceTransformer(path, device=device_name, **constructor)
+    except TypeError as e:
+        raise errors.InvalidParameter(
+            "kwargs for the embedding model are not accepted: %s" % e,
+            hint="Constructor keys are %s; other keys go to encode()." % ", ".join(CONSTRUCTOR_KWARGS))
+    except Exception as e:
+        if not local:
+            raise models_store.not_found(model, settings.model_store, settings.huggingface_offline, e)
+        raise errors.PgmlError('could not load model "%s" from %s' % (model, path),
+                               detail="%s: %s" % (type(e).__name__, e), sqlstate="58030",
+                               hint="Check that the folder holds a complete save_pretrained() output.")
+
+
+def embed(model, texts, kwargs, settings):
+    """Embeddings of `texts` (a list) as a float32 numpy array, one row per text."""
+    constructor, encode_kwargs, use_cache = split_kwargs(model, kwargs)
+    trust = hub.as_bool(constructor.get("trust_remote_code", False), "trust_remote_code")
+    hub.check_allowed(model, trust, settings)
+    device_name = device.choose(constructor.pop("device", None), settings.device)
+    key = ("embed", model, json.dumps(constructor, sort_keys=True, default=str), device_name)
+    encoder = cache.models.get_or_load(
+        key, "embed", model, device_name,
+        lambda: load(model, constructor, device_name, settings),
+        settings.cache_max_models, use_cache)
+    try:
+        vectors = encoder.encode(texts, **encode_kwargs)
+    except TypeError as e:
+        raise errors.InvalidParameter("kwargs for encode() are not accepted: %s" % e,
+                                      hint="Remove the unknown key from kwargs.")
+    shape = getattr(vectors, "shape", None)
+    if shape is None or len(shape) != 2:
+        raise errors.InvalidParameter(
+            "embed returns one vector per text, but these kwargs changed encode()'s output",
+            detail="encode() returned %s." % type(vectors).__name__,
+            hint="Remove output_value / convert_to_tensor from kwargs.")
+    return vectors

