@@ -180,4 +180,5 @@ def validate_python_dependencies():
 
 @entry
 def xgboost_version():
-    return python_package_version.__wrapped__("xgboost")
+    import xgboost  # installed as xgboost-cpu, so ask the module, not the distribution
+    return xgboost.__version__

@@ -48,24 +48,32 @@ return GD["pgml_activate"](venv)
 $$ LANGUAGE plpython3u VOLATILE STRICT;
 REVOKE ALL ON FUNCTION pgml.activate_venv(TEXT) FROM PUBLIC;
 
+-- pgml.venv as the server's configuration files set it (ALTER SYSTEM included), for
+-- _bootstrap's check; SECURITY DEFINER because pg_file_settings is for superusers.
+CREATE OR REPLACE FUNCTION pgml._configured_venv() RETURNS TEXT AS $$
+SELECT setting FROM pg_catalog.pg_file_settings
+WHERE name = 'pgml.venv' AND applied ORDER BY seqno DESC LIMIT 1
+$$ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog;
+
 -- Run by every shim the first time in a backend; leaves pgml_py.api in GD["pgml_api"].
 CREATE OR REPLACE FUNCTION pgml._bootstrap() RETURNS VOID AS $$
 if "pgml_api" in GD:
     return
 venv = "@PGML_VENV@"  # set by make install (PGML_VENV)
 row = plpy.execute("""
-    SELECT s.setting, s.source, r.rolsuper
-    FROM pg_catalog.pg_settings s, pg_catalog.pg_roles r
-    WHERE s.name = 'pgml.venv' AND r.rolname = current_user""")
-if row and row[0]["setting"].strip('"'):
-    # Only a superuser or the server's configuration may point the server at other code.
-    if not (row[0]["rolsuper"] or row[0]["source"] in
-            ("default", "configuration file", "command line", "environment variable", "override")):
+    SELECT pg_catalog.current_setting('pgml.venv', true) AS setting, pgml._configured_venv() AS configured,
+           (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS superuser""")[0]
+setting = (row["setting"] or "").strip('"')
+if setting:
+    # A venv's code runs as the server: only a superuser or the server's configuration
+    # files may point elsewhere (any role can SET a placeholder setting).
+    if not row["superuser"] and setting != (row["configured"] or "").strip('"'):
         plpy.error("only a superuser may set pgml.venv",
-                   detail='pgml.venv is "%s" (set in the %s).' % (row[0]["setting"], row[0]["source"]),
+                   detail='pgml.venv is "%s", but the server configuration says "%s".'
+                          % (setting, row["configured"] or ""),
                    hint="RESET pgml.venv, or ask an administrator to set it in postgresql.conf.",
                    sqlstate="42501")
-    venv = row[0]["setting"].strip('"')
+    venv = setting
 if "pgml_activate" not in GD:
     plpy.execute("SELECT pgml._define_activate()")
 if not GD["pgml_activate"](venv):

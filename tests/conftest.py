@@ -39,6 +39,16 @@ def server():
     subprocess.run(["bash", str(SERVER), "stop"], env=env, capture_output=True)
 
 
+@pytest.fixture(scope="session")
+def public_dir():
+    """A directory the server's OS user can read (pytest's tmp_path is private to root)."""
+    import tempfile
+    path = Path(tempfile.mkdtemp(prefix="pgml-test-", dir="/var/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
 def conn(server):
     """A new connection (a new backend: empty model cache) per test."""

@@ -109,13 +109,10 @@ def test_missing_venv(server):
         assert "/nonexistent/venv" in str(info.value) and info.value.diag.message_hint
 
 
-def test_venv_of_another_python(server, tmp_path_factory):
-    import os
-    venv = tmp_path_factory.mktemp("venv39")
-    os.chmod(venv, 0o755)
-    os.chmod(venv.parent, 0o755)
-    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.9.18\n")
+def test_venv_of_another_python(server, public_dir):
+    venv = public_dir / "venv39"
     (venv / "lib" / "python3.9" / "site-packages").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.9.18\n")
     with server.connect() as c:
         c.execute("SET pgml.venv = %s" % psycopg.sql.quote(str(venv)))
         with pytest.raises(psycopg.Error) as info:
