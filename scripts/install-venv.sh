@@ -11,6 +11,10 @@ PYTHON=/usr/bin/python3   # PL/Python's interpreter, never the one on PATH
 
 log() { echo "install-venv: $*"; }
 
+# One install at a time: concurrent runs would race on the venv and on pgml_py's copy.
+exec 9>/tmp/pgml-install.lock
+flock 9
+
 want=$($PYTHON -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 if [ -f "$PGML_VENV/pyvenv.cfg" ]; then
     have=$(awk -F' = ' '$1=="version"||$1=="version_info"{print $2; exit}' "$PGML_VENV/pyvenv.cfg" | cut -d. -f1,2)
