@@ -12,13 +12,6 @@ from . import db, errors, settings as settings_module
 _JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
-def startup(model_store_default):
-    """Runs once per backend from pgml._bootstrap(), before any heavy import."""
-    settings_module.install_defaults["pgml.model_store"] = model_store_default
-    from .hf import hub
-    hub.configure_environment(current_settings())
-
-
 def current_settings():
     return settings_module.read(db)
 
@@ -45,6 +38,14 @@ def entry(fn):
                 "%s failed: %s: %s" % (fn.__name__, type(e).__name__, e),
                 hint="This is a bug in pgml or a library it uses; please report it."))
     return wrapper
+
+
+@entry
+def startup(model_store_default):
+    """Runs once per backend from pgml._bootstrap(), before any heavy import."""
+    settings_module.install_defaults["pgml.model_store"] = model_store_default
+    from .hf import hub
+    hub.configure_environment(current_settings())
 
 
 def parse_kwargs(kwargs, name="kwargs"):

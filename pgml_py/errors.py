@@ -49,8 +49,7 @@ class MissingDependency(PgmlError):
     sqlstate = "58P01"
 
 
-def bad_argument(name, expected, got):
+def bad_argument(name, expected, got, hint=None):
     """The "must be X. Got Y instead." pattern of conventions.md."""
-    return InvalidParameter(
-        "%s must be %s. Got %s instead." % (name, expected, got),
-    )
+    return InvalidParameter("%s must be %s. Got %s instead." % (name, expected, got),
+                            hint=hint or "Pass %s as %s." % (name, expected))

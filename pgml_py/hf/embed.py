@@ -60,7 +60,7 @@ def embed(model, texts, kwargs, settings):
         settings.cache_max_models, use_cache)
     try:
         vectors = encoder.encode(texts, **encode_kwargs)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise errors.InvalidParameter("kwargs for encode() are not accepted: %s" % e,
                                       hint="Remove the unknown key from kwargs.")
     shape = getattr(vectors, "shape", None)

