@@ -1,5 +1,6 @@
 -- pgml demo: semantic search with pgml.embed + pgvector, and chunking with pgml.chunk.
 \set ON_ERROR_STOP on
+\set QUIET on
 \pset footer off
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS demo_documents;
