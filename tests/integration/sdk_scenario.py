@@ -156,7 +156,11 @@ async def archive(name):
     collection = pgml.Collection(name)
     before = await collection.exists()
     await collection.archive()
-    return {"exists_before": before, "exists_after": await pgml.Collection(name).exists()}
+    # A fresh handle must not see the archived collection. Keep the handle in a variable: the
+    # SDK's futures borrow the object, and awaiting a method of a temporary segfaults pgml 1.1.1
+    # (`await pgml.Collection(n).exists()` crashes the client, whatever the server).
+    fresh = pgml.Collection(name)
+    return {"exists_before": before, "exists_after": await fresh.exists()}
 
 
 if __name__ == "__main__":
