@@ -4,7 +4,7 @@
 #   make demo      install + start + demo SQL
 #   make test      install + the whole test suite against a real server
 EXTENSION   = pgml
-DATA_built  = build/pgml--1.0.sql
+DATA_built  = build/pgml--1.0.sql build/pgml_bootstrap.py
 EXTRA_CLEAN = build
 
 PG_CONFIG        ?= pg_config
@@ -32,10 +32,17 @@ include $(PGXS)
 install: system venv
 endif
 
+# Install-time paths are written into the SQL and the bootstrap module.
+SUBSTITUTE = sed -e 's|@PGML_VENV@|$(PGML_VENV)|g' -e 's|@PGML_MODEL_STORE@|$(PGML_MODEL_STORE)|g' \
+                 -e 's|@PGML_EXTENSION_DIR@|$(shell $(PG_CONFIG) --sharedir)/extension|g'
+
 build/pgml--1.0.sql: $(SQL_SOURCES) FORCE
 	@mkdir -p build
-	cat $(SQL_SOURCES) | sed -e 's|@PGML_VENV@|$(PGML_VENV)|g' \
-	    -e 's|@PGML_MODEL_STORE@|$(PGML_MODEL_STORE)|g' > $@
+	cat $(SQL_SOURCES) | $(SUBSTITUTE) > $@
+
+build/pgml_bootstrap.py: bootstrap/pgml_bootstrap.py FORCE
+	@mkdir -p build
+	$(SUBSTITUTE) $< > $@
 
 system:
 	bash scripts/install-system.sh

@@ -42,7 +42,7 @@ def entry(fn):
 
 @entry
 def startup(model_store_default):
-    """Runs once per backend from pgml._bootstrap(), before any heavy import."""
+    """Runs once per backend from pgml_bootstrap.boot(), before any heavy import."""
     settings_module.install_defaults["pgml.model_store"] = model_store_default
     from .hf import hub
     hub.configure_environment(current_settings())
@@ -51,10 +51,8 @@ def startup(model_store_default):
 def parse_kwargs(kwargs, name="kwargs"):
     """A JSONB argument (text in PL/Python) that must be a JSON object."""
     value = json.loads(kwargs) if isinstance(kwargs, str) else kwargs
-    if value is None:
-        return {}
     if not isinstance(value, dict):
-        raise errors.bad_argument(name, "a JSON object", "a JSON %s" % _JSON_TYPES[type(value)])
+        raise errors.bad_argument(name, "a JSON object", "a JSON %s" % _JSON_TYPES.get(type(value), "null"))
     return value
 
 

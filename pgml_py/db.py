@@ -1,5 +1,8 @@
 """The one adapter over plpy: queries through cached prepared plans, settings, notices,
 error reporting and the cancel check. Nothing else in pgml_py imports plpy."""
+import pgml_bootstrap  # always imported first: it put pgml_py on sys.path
+
+from . import errors
 
 _plans = {}
 
@@ -11,6 +14,11 @@ def _plpy():
 
 def execute(query, args=(), types=()):
     """Runs query with $1.. bound to args through a prepared plan cached per backend."""
+    if pgml_bootstrap.in_parallel_mode():
+        # PL/Python would start a subtransaction, which fails in a way that breaks the backend.
+        raise errors.FeatureNotSupported(
+            "this pgml function cannot query the database inside a parallel query",
+            hint="Run it outside parallel plans: SET max_parallel_workers_per_gather = 0.")
     plpy = _plpy()
     if not args:
         return plpy.execute(query)
@@ -22,13 +30,9 @@ def execute(query, args=(), types=()):
 
 
 def settings(names):
-    """current_setting(name, true) for each name in one query: {name: str or None}."""
-    if not names:
-        return {}
-    query = "SELECT " + ", ".join(
-        "pg_catalog.current_setting($%d, true) AS s%d" % (i + 1, i) for i in range(len(names)))
-    row = execute(query, names, ["text"] * len(names))[0]
-    return {name: row["s%d" % i] for i, name in enumerate(names)}
+    """current_setting(name, true) for each name, read without a query (so it also works in
+    parallel workers): {name: str or None}."""
+    return {name: pgml_bootstrap.setting(name) for name in names}
 
 
 def notice(message):
@@ -37,7 +41,8 @@ def notice(message):
 
 def check_for_interrupts():
     """Lets a pending cancel or statement_timeout fire (the executor checks for interrupts)."""
-    _plpy().execute("SELECT 1")
+    if not pgml_bootstrap.in_parallel_mode():
+        _plpy().execute("SELECT 1")
 
 
 def database_errors():

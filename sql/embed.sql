@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION pgml.embed(
     "text" TEXT,               -- the text to embed
     kwargs JSONB DEFAULT '{}'  -- constructor keys (device, revision, ...) and encode() keys
 ) RETURNS REAL[] AS $$
-if "pgml_api" not in GD: plpy.execute("SELECT pgml._bootstrap()")
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].embed(transformer=transformer, text=text, kwargs=kwargs)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -15,7 +15,7 @@ CREATE OR REPLACE FUNCTION pgml.embed(
     inputs TEXT[],             -- texts to embed in one batch; one row each, in input order
     kwargs JSONB DEFAULT '{}'  -- constructor keys (device, revision, ...) and encode() keys
 ) RETURNS SETOF REAL[] AS $$
-if "pgml_api" not in GD: plpy.execute("SELECT pgml._bootstrap()")
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].embed_batch(transformer=transformer, inputs=inputs, kwargs=kwargs)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 

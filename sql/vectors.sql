@@ -8,7 +8,7 @@ DECLARE
     f RECORD;
     shim CONSTANT TEXT := $shim$
 CREATE OR REPLACE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
-if "pgml_api" not in GD: plpy.execute("SELECT pgml._bootstrap()")
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].%4$s
 $py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE$shim$;
 BEGIN

@@ -57,10 +57,15 @@ def chunk(name, text, kwargs):
     """[(chunk_index, chunk)] numbered from 1."""
     try:
         pieces = splitter_for(name, kwargs).split_text(text)
-    except LookupError as e:  # NLTK without its punkt data
+    except LookupError as e:
+        if name != "nltk":
+            raise
+        # NLTK without its punkt data. Its message starts with a line of asterisks; the first
+        # line with words says what is missing.
+        lines = [line.strip() for line in str(e).splitlines() if any(ch.isalpha() for ch in line)]
         raise errors.MissingDependency(
             "the nltk splitter needs NLTK's punkt_tab data, which is not installed",
-            detail=str(e).strip().splitlines()[0] if str(e).strip() else None,
+            detail=lines[0] if lines else None,
             hint="Install it where the server reads it, with the pgml venv's python: "
                  "python -m nltk.downloader -d /usr/share/nltk_data punkt_tab")
     return list(enumerate(pieces, start=1))

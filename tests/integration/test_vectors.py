@@ -102,6 +102,12 @@ def test_distance(shared_conn, name, typ):
     assert value == approx(DISTANCES[name](ref(V, typ), ref(W, typ)), typ)
 
 
+@pytest.mark.parametrize("typ", TYPES)
+def test_division_by_zero_follows_ieee(shared_conn, typ):
+    value, _ = call(shared_conn, "pgml.divide(ARRAY[1, -1]::%s[], 0)" % typ, ())
+    assert value == [float("inf"), float("-inf")]
+
+
 def test_cosine_similarity_of_parallel_vectors(shared_conn):
     value, _ = call(shared_conn, "pgml.cosine_similarity(%s::real[], %s::real[])", ([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]))
     assert value == pytest.approx(1.0, rel=1e-6)
@@ -285,23 +291,42 @@ def vector_table(server):
 
 
 @pytest.mark.parametrize("typ", TYPES)
-@pytest.mark.parametrize("kind", sorted(AGGREGATES))
-def test_aggregate_in_parallel(conn, vector_table, kind, typ):
+def test_aggregates_in_parallel(conn, vector_table, typ):
+    """Partial aggregates in the workers, combined in the leader: the same as a serial plan."""
     table, rows = vector_table
-    query = "SELECT pgml.%s(d::%s[]) FROM public.%s" % (kind, typ, table)
-    serial = conn.execute(query).fetchone()[0]
+    kinds = sorted(AGGREGATES)
+    query = "SELECT %s FROM public.%s" % (", ".join("pgml.%s(d::%s[])" % (k, typ) for k in kinds), table)
+    serial = conn.execute(query).fetchone()
     for setting in PARALLEL:
         conn.execute(setting)
     plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query))
     assert "Gather" in plan and "Partial Aggregate" in plan, plan
     launched = re.search(r"Workers Launched: (\d+)", plan)
     assert launched and int(launched.group(1)) >= 1, plan
-    parallel = conn.execute(query).fetchone()[0]
+    parallel = conn.execute(query).fetchone()
     matrix = np.vstack([ref(r, typ) for r in rows if r is not None])
-    expected = AGGREGATES[kind](matrix)
-    if kind == "sum":  # rounding depends on the order partial sums are combined in
-        assert_sum_close(serial, matrix, typ)
-        assert_sum_close(parallel, matrix, typ)
-    else:
-        assert serial == approx(expected.tolist(), typ)
-        assert parallel == serial
+    for kind, got_serial, got_parallel in zip(kinds, serial, parallel):
+        if kind == "sum":  # rounding depends on the order partial sums are combined in
+            assert_sum_close(got_serial, matrix, typ)
+            assert_sum_close(got_parallel, matrix, typ)
+        else:
+            assert got_serial == approx(AGGREGATES[kind](matrix).tolist(), typ), kind
+            assert got_parallel == got_serial, kind
+
+
+@pytest.mark.parametrize("typ", TYPES)
+def test_first_call_of_a_backend_in_a_parallel_plan(server, vector_table, typ):
+    """pgml's first use in a backend can be inside a parallel plan, where the leader and the
+    workers all have to load pgml: element-wise functions in the scan, an aggregate on top."""
+    table, rows = vector_table
+    query = ("SELECT count(*), pgml.max_abs(pgml.multiply(d::{t}[], 2)) FROM public.{table} "
+             "WHERE pgml.norm_l2(d::{t}[]) > 5").format(t=typ, table=table)
+    with server.connect() as c:  # a fresh backend, closed at once on an error
+        for setting in PARALLEL[:-1]:  # the leader takes part too
+            c.execute(setting)
+        plan = "\n".join(r[0] for r in c.execute("EXPLAIN (COSTS OFF) " + query))
+        assert "Gather" in plan and "Partial Aggregate" in plan and "pgml.norm_l2" in plan, plan
+        count, max_abs = c.execute(query).fetchone()
+    kept = np.vstack([ref(r, typ) for r in rows if r is not None and np.linalg.norm(ref(r, typ)) > 5])
+    assert count == len(kept)
+    assert max_abs == approx(np.abs(kept * 2).max(axis=0).tolist(), typ)
