@@ -147,22 +147,32 @@ def backend_cpu(conn):
     return read
 
 
-def measure(repeat, fn, server_cpu=None, server=False):
-    """(best wall seconds, best CPU seconds or None, result of the last run). CPU is this
-    process's (all threads) plus, for a server case, the backend's: what the work cost when
-    other load on the machine makes wall time noisy."""
-    best_wall = best_cpu = result = None
+def measure(fn, server_cpu=None, server=False):
+    """(wall seconds, CPU seconds or None, result). CPU is this process's (all threads) plus,
+    for a server case, the backend's: what the work cost when other load shares the machine."""
+    s0 = server_cpu() if server and server_cpu else None
+    c0, t0 = time.process_time(), time.perf_counter()
+    result = fn()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if server:
+        cpu = cpu + server_cpu() - s0 if server_cpu else None
+    return wall, cpu, result
+
+
+def run_cases(repeat, cases, server_cpu):
+    """cases: [(name, texts, fn, on_server)], run round robin `repeat` times so that changes in
+    the machine's load hit every case alike. Returns {name: (texts, best wall, best cpu,
+    result of the last run)}."""
+    best = {}
     for _ in range(repeat):
-        s0 = server_cpu() if server and server_cpu else None
-        c0, t0 = time.process_time(), time.perf_counter()
-        result = fn()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        if server:
-            cpu = cpu + server_cpu() - s0 if server_cpu else None
-        best_wall = wall if best_wall is None else min(best_wall, wall)
-        if cpu is not None:
-            best_cpu = cpu if best_cpu is None else min(best_cpu, cpu)
-    return best_wall, best_cpu, result
+        for name, n, fn, on_server in cases:
+            wall, cpu, result = measure(fn, server_cpu, on_server)
+            old = best.get(name)
+            if old:
+                wall = min(wall, old[1])
+                cpu = min(cpu, old[2]) if cpu is not None else None
+            best[name] = (n, wall, cpu, result)
+    return best
 
 
 def max_diff(a, b):
@@ -176,7 +186,8 @@ def main():
     parser.add_argument("--rows", type=int, default=2000, help="rows in the per-row case (0: skip)")
     parser.add_argument("--batch-size", type=int, default=32, help="encode() batch size, both sides")
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
-    parser.add_argument("--repeat", type=int, default=1, help="timed runs per case; the best counts")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="timed runs per case, raw and pgml alternating; the best counts")
     parser.add_argument("--url", help="server to use (default: start one on $PGML_PORT)")
     parser.add_argument("--port", default=os.environ.get("PGML_PORT", "55434"),
                         help="port of the server started without --url (default $PGML_PORT or 55434)")
@@ -196,13 +207,13 @@ def main():
                       HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
     import psycopg
 
-    texts = make_texts(max(args.texts, args.rows))
+    texts = make_texts(max(args.texts, args.rows, 2 * B))
     batch_texts, row_texts = texts[:args.texts], texts[:args.rows]
     warm = texts[:2 * B]
     kwargs = json.dumps({"batch_size": B})
 
     url, stop = (args.url, None) if args.url else start_server(args.port)
-    results = []  # (case, texts, seconds)
+    results = []  # (case, texts, wall seconds, cpu seconds)
     notes = []
     try:
         conn = psycopg.connect(url, autocommit=True, options="-c pgml.omp_num_threads=%d" % T)
@@ -231,23 +242,24 @@ def main():
 
         # -- batch
         if args.texts:
-            t_raw, c_raw, raw_vecs = measure(args.repeat, lambda: st.encode(
-                batch_texts, batch_size=B, show_progress_bar=False))
-            t_pg, c_pg, rows = measure(args.repeat, lambda: conn.execute(
-                batch_sql, (args.model, batch_texts, kwargs)).fetchall(), server_cpu, True)
-            assert len(rows) == len(batch_texts), (len(rows), len(batch_texts))
-            results.append(("batch raw", len(batch_texts), t_raw, c_raw))
-            results.append(("batch pgml", len(batch_texts), t_pg, c_pg))
-            notes.append("batch: max |pgml - raw| = %.2g" % max_diff([r[0] for r in rows], raw_vecs))
+            sql = (args.model, batch_texts, kwargs)
+            cases = [
+                ("batch raw", len(batch_texts), lambda: st.encode(
+                    batch_texts, batch_size=B, show_progress_bar=False), False),
+                ("batch pgml", len(batch_texts), lambda: conn.execute(batch_sql, sql).fetchall(), True)]
             if args.breakdown:
                 count_sql = "SELECT count(*) FROM pgml.embed(%s, %s::text[], %s::jsonb)"
-                t, c, _ = measure(args.repeat, lambda: conn.execute(
-                    count_sql, (args.model, batch_texts, kwargs)).fetchone(), server_cpu, True)
-                results.append(("batch pgml count(*)", len(batch_texts), t, c))
-                with conn.cursor(binary=True) as cur:
-                    t, c, _ = measure(args.repeat, lambda: cur.execute(
-                        batch_sql, (args.model, batch_texts, kwargs)).fetchall(), server_cpu, True)
-                results.append(("batch pgml binary", len(batch_texts), t, c))
+                binary = conn.cursor(binary=True)
+                cases += [
+                    ("batch pgml count(*)", len(batch_texts),
+                     lambda: conn.execute(count_sql, sql).fetchone(), True),
+                    ("batch pgml binary", len(batch_texts),
+                     lambda: binary.execute(batch_sql, sql).fetchall(), True)]
+            best = run_cases(args.repeat, cases, server_cpu)
+            raw_vecs, rows = best["batch raw"][3], best["batch pgml"][3]
+            assert len(rows) == len(batch_texts), (len(rows), len(batch_texts))
+            notes.append("batch: max |pgml - raw| = %.2g" % max_diff([r[0] for r in rows], raw_vecs))
+            results += [(name,) + best[name][:3] for name, *_ in cases]
 
         # -- per row
         if args.rows:
@@ -258,18 +270,19 @@ def main():
             conn.execute("ANALYZE pgml_bench_rows")
             row_sql = "SELECT id, pgml.embed(%s, body) FROM pgml_bench_rows"
             conn.execute(row_sql + " LIMIT 10", (args.model,)).fetchall()
-            st.encode(row_texts[0], show_progress_bar=False)
-
-            t_raw, c_raw, raw_vecs = measure(args.repeat, lambda: [
-                st.encode(text, show_progress_bar=False) for text in row_texts])
-            t_pg, c_pg, rows = measure(args.repeat, lambda: conn.execute(
-                row_sql, (args.model,)).fetchall(), server_cpu, True)
+            for text in row_texts[:10]:
+                st.encode(text, show_progress_bar=False)
+            cases = [
+                ("per-row raw", len(row_texts), lambda: [
+                    st.encode(text, show_progress_bar=False) for text in row_texts], False),
+                ("per-row pgml", len(row_texts),
+                 lambda: conn.execute(row_sql, (args.model,)).fetchall(), True)]
+            best = run_cases(args.repeat, cases, server_cpu)
+            raw_vecs, rows = best["per-row raw"][3], dict(best["per-row pgml"][3])
             assert len(rows) == len(row_texts), (len(rows), len(row_texts))
-            results.append(("per-row raw", len(row_texts), t_raw, c_raw))
-            results.append(("per-row pgml", len(row_texts), t_pg, c_pg))
-            by_id = dict(rows)
             notes.append("per-row: max |pgml - raw| = %.2g"
-                         % max_diff([by_id[i] for i in range(len(row_texts))], raw_vecs))
+                         % max_diff([rows[i] for i in range(len(row_texts))], raw_vecs))
+            results += [(name,) + best[name][:3] for name, *_ in cases]
             conn.execute("DROP TABLE pgml_bench_rows")
         conn.close()
     finally:

@@ -78,6 +78,59 @@ def chunk(splitter, text, kwargs):
     return core.chunk(splitter, text, parse_kwargs(kwargs))
 
 
+# ---- transform ---------------------------------------------------------------------------
+
+@entry
+def transform(task, args, inputs, task_is_json):
+    from .hf import transform as core
+    return core.run(json.loads(task) if task_is_json else task, parse_kwargs(args, "args"),
+                    inputs=list(inputs), settings=current_settings(),
+                    check_for_interrupts=db.check_for_interrupts)
+
+
+@entry
+def transform_chat(task, args, inputs, task_is_json):
+    from .hf import transform as core
+    return core.run(json.loads(task) if task_is_json else task, parse_kwargs(args, "args"),
+                    chat_inputs=list(inputs), settings=current_settings(),
+                    check_for_interrupts=db.check_for_interrupts)
+
+
+@entry
+def transform_stream(task, args, input, task_is_json):
+    from .hf import stream as core
+    return entry_iterator(core.stream(json.loads(task) if task_is_json else task, parse_kwargs(args, "args"),
+                                      text_input=input, settings=current_settings(),
+                                      check_for_interrupts=db.check_for_interrupts))
+
+
+@entry
+def transform_stream_chat(task, args, inputs, task_is_json):
+    from .hf import stream as core
+    return entry_iterator(core.stream(json.loads(task) if task_is_json else task, parse_kwargs(args, "args"),
+                                      chat_inputs=list(inputs), settings=current_settings(),
+                                      check_for_interrupts=db.check_for_interrupts))
+
+
+def entry_iterator(rows):
+    """A set-returning result: errors raised while PostgreSQL fetches rows are reported the
+    same way as in @entry. The first row is computed now, so argument errors come at once."""
+    rows = iter(rows)
+    first = entry(next)(rows, None)
+
+    def rest():
+        if first is None:
+            return
+        yield first
+        step = entry(next)
+        while True:
+            row = step(rows, None)
+            if row is None:
+                return
+            yield row
+    return rest()
+
+
 # ---- the model cache ---------------------------------------------------------------------
 
 @entry

@@ -1,0 +1,292 @@
+"""pgml.transform / transform_stream: any Hugging Face pipeline from SQL (api.md §5).
+
+The task object is `{"task": ..., "model": ..., <pipeline/from_pretrained kwargs>}`; `args`
+are the call's kwargs. Pipelines are cached per connection by the whole task object.
+Summarization, translation, text2text and question answering were removed from
+transformers 5: seq2seq.py and question_answering.py run them with the old output shapes.
+"""
+import json
+
+from .. import cache, device, errors, models_store
+from . import hub
+
+# Task names PostgresML accepts that transformers spells differently.
+ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification",
+           "text2text": "text2text-generation", "text-classification": "text-classification"}
+CHAT_TASKS = ("conversational", "conversation", "chat")
+# Task-object keys that are ours, not the pipeline's.
+OWN_KEYS = ("task", "model", "cache", "device", "device_map", "torch_dtype", "dtype")
+
+
+def parse_task(task):
+    """The task object from the TEXT or JSONB `task` argument (already parsed JSON or text)."""
+    if isinstance(task, str):
+        text = task.strip()
+        if text.startswith("{"):
+            try:
+                task = json.loads(text)  # (+) a JSON object passed as TEXT
+            except ValueError:
+                task = {"task": task}
+        else:
+            task = {"task": task}
+    if not isinstance(task, dict):
+        raise errors.bad_argument("task", "a task name or a JSON object", json.dumps(task))
+    if not isinstance(task.get("task"), str) or not task["task"]:
+        raise errors.InvalidParameter(
+            "the task object has no \"task\"",
+            detail="Got %s." % json.dumps(task)[:200],
+            hint='Pass e.g. {"task": "text-classification", "model": "org/name"}.')
+    return dict(task)
+
+
+def normalize_task_name(name):
+    name = name.strip().lower()
+    return ALIASES.get(name, name)
+
+
+def is_chat(task_name):
+    return task_name in CHAT_TASKS
+
+
+def torch_dtype(name):
+    """A dtype name ("float16", "bfloat16", "auto") as from_pretrained expects it."""
+    if name in (None, "auto") or not isinstance(name, str):
+        return name
+    import torch
+    value = getattr(torch, name.replace("torch.", ""), None)
+    if not isinstance(value, torch.dtype):
+        raise errors.bad_argument("torch_dtype", "a torch dtype name such as float16", repr(name))
+    return value
+
+
+def check_quantization(task):
+    """Quantization needs bitsandbytes; say what to install instead of failing deep inside."""
+    if task.get("load_in_4bit") or task.get("load_in_8bit") or task.get("quantization_config"):
+        import importlib.util
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise errors.MissingDependency(
+                "quantized loading needs the bitsandbytes package, which is not installed",
+                hint="Install bitsandbytes into the pgml venv (it needs a CUDA GPU), "
+                     "or remove load_in_4bit/load_in_8bit/quantization_config.")
+
+
+def check_task_name(name):
+    """ERROR for a task no pipeline (nor runner of ours) implements."""
+    if is_chat(name) or removed_task_runners(name) is not None:
+        return
+    from transformers.pipelines import check_task
+    try:
+        check_task(name)
+    except KeyError as e:
+        raise errors.InvalidParameter('unknown task "%s"' % name, detail=str(e).strip("'\"")[:500],
+                                      hint="Use a Hugging Face pipeline task name, e.g. text-classification.")
+
+
+def removed_task_runners(name):
+    """Our module for a task transformers 5 removed, else None."""
+    if name.startswith(("summarization", "translation", "text2text-generation")):
+        from . import seq2seq
+        return seq2seq
+    if name == "question-answering":
+        from . import question_answering
+        return question_answering
+    return None
+
+
+def load_pipeline(task, settings):
+    """A callable(inputs, **args) for the task object: a transformers pipeline, or one of our
+    runners for the tasks transformers 5 removed."""
+    name = normalize_task_name(task["task"])
+    check_task_name(name)
+    model = task.get("model")
+    trust = hub.as_bool(task.get("trust_remote_code", False), "trust_remote_code")
+    if model is not None:
+        hub.check_allowed(model, trust, settings)
+    elif trust:
+        raise errors.InvalidParameter("trust_remote_code needs a model", hint='Add "model" to the task object.')
+    check_quantization(task)
+
+    kwargs = {k: v for k, v in task.items() if k not in OWN_KEYS}
+    if "use_auth_token" in kwargs:
+        kwargs["token"] = kwargs.pop("use_auth_token")
+    dtype = task.get("torch_dtype", task.get("dtype"))
+    if dtype is not None:
+        kwargs["dtype"] = torch_dtype(dtype)
+    if "device_map" in task:
+        kwargs["device_map"] = task["device_map"]
+        device_name = str(task["device_map"])
+    else:
+        device_name = device.choose(task.get("device"), settings.device)
+
+    path = models_store.resolve(model, settings.model_store) if model else None
+    local = path is not None and path != model
+    if model is None and settings.huggingface_offline:
+        raise errors.InvalidParameter(
+            'task "%s" has no model, and its default model cannot be downloaded offline' % name,
+            hint='Pass a model that is in the model store: {"task": "%s", "model": "org/name"}.' % name)
+
+    try:
+        if is_chat(name):
+            name = "text-generation"
+        runners = removed_task_runners(name)
+        if runners is not None:
+            init = dict(kwargs)
+            if not local and model:
+                init.setdefault("cache_dir", models_store.hub_cache_dir(settings.model_store))
+                init.setdefault("local_files_only", settings.huggingface_offline)
+            return runners.create(name, path or model, device_name, init)
+        from transformers import pipeline
+        if not local and model:
+            model_kwargs = dict(kwargs.pop("model_kwargs", {}))
+            model_kwargs.setdefault("cache_dir", models_store.hub_cache_dir(settings.model_store))
+            kwargs["model_kwargs"] = model_kwargs
+        if "device_map" not in kwargs:
+            kwargs["device"] = device_name
+        pipe = pipeline(task=name, model=path, **kwargs)
+        tokenizer, limit = getattr(pipe, "tokenizer", None), max_length(pipe)
+        if tokenizer is not None and isinstance(limit, int) and tokenizer.model_max_length > 10 ** 6:
+            tokenizer.model_max_length = limit  # tokenizers saved without it would never truncate
+        return pipe
+    except errors.PgmlError:
+        raise
+    except TypeError as e:
+        raise errors.InvalidParameter("the task object has an option the pipeline does not accept: %s" % e,
+                                      hint="Remove the unknown key from the task object.")
+    except (OSError, ValueError) as e:
+        if model and not local:
+            raise models_store.not_found(model, settings.model_store, settings.huggingface_offline, e)
+        raise errors.InvalidParameter('could not create the "%s" pipeline: %s' % (name, e),
+                                      hint="Check the task name and that the model fits the task.")
+
+
+def get_pipeline(task, settings):
+    name = normalize_task_name(task["task"])
+    use_cache = hub.as_bool(task.get("cache", True), "cache")
+    device_key = task.get("device_map", task.get("device"))
+    key = ("transform", json.dumps(task, sort_keys=True, default=str), str(device_key))
+    return cache.models.get_or_load(
+        key, "transform", task.get("model") or name, str(device_key or settings.device),
+        lambda: load_pipeline(task, settings), settings.cache_max_models, use_cache)
+
+
+def chat_args(args, pipe):
+    """OpenAI-style names PostgresML's SDK sends, and eos_token/chat_template (api.md §5)."""
+    args = dict(args)
+    if "max_tokens" in args:
+        args.setdefault("max_new_tokens", args.pop("max_tokens"))
+    if "eos_token" in args:
+        tokenizer = getattr(pipe, "tokenizer", None)
+        args["eos_token_id"] = tokenizer.convert_tokens_to_ids(args.pop("eos_token"))
+    if "chat_template" in args and getattr(pipe, "tokenizer", None) is not None:
+        pipe.tokenizer.chat_template = args.pop("chat_template")
+    return args
+
+
+def to_json(value):
+    """numpy/torch values to plain JSON."""
+    def default(obj):
+        if hasattr(obj, "tolist"):
+            return obj.tolist()
+        if hasattr(obj, "item"):
+            return obj.item()
+        raise TypeError("cannot serialize %s" % type(obj).__name__)
+    return json.dumps(value, default=default)
+
+
+def prepare_inputs(task_name, inputs, chat_inputs):
+    """The pipeline's inputs: strings, question/context dicts, or one chat (list of messages)."""
+    if chat_inputs is not None:
+        if not is_chat(task_name):
+            raise errors.InvalidParameter(
+                "inputs for transform should only be used with a conversational task",
+                detail='The task is "%s".' % task_name,
+                hint='Pass TEXT[] inputs, or use {"task": "conversational", "model": ...}.')
+        messages = [json.loads(m) if isinstance(m, str) else m for m in chat_inputs]
+        if not messages or not all(isinstance(m, dict) and "role" in m and "content" in m for m in messages):
+            raise errors.InvalidParameter(
+                'chat inputs must be messages like {"role": "user", "content": "..."}',
+                hint="Pass ARRAY['{\"role\": \"user\", \"content\": \"Hi\"}'::jsonb].")
+        return [messages]
+    if not inputs:
+        raise errors.InvalidParameter("inputs must not be empty",
+                                      hint="Pass inputs => ARRAY['some text'].")
+    if task_name == "question-answering":
+        parsed = []
+        for item in inputs:
+            try:
+                value = json.loads(item)
+            except (TypeError, ValueError):
+                value = None
+            if not isinstance(value, dict) or "question" not in value or "context" not in value:
+                raise errors.InvalidParameter(
+                    "question-answering inputs must be JSON objects with question and context",
+                    detail="Got %s." % str(item)[:200],
+                    hint='Pass ARRAY[\'{"question": "...", "context": "..."}\'].')
+            parsed.append(value)
+        return parsed
+    return list(inputs)
+
+
+GENERATING_TASKS = ("text-generation", "summarization", "translation", "text2text-generation")
+
+
+def is_generating(task_name):
+    return is_chat(task_name) or task_name.startswith(GENERATING_TASKS)
+
+
+def interrupt_check(check_for_interrupts):
+    """A stopping criterion that lets statement_timeout and pg_cancel_backend stop generate()
+    between tokens: check_for_interrupts raises the cancel ERROR."""
+    from transformers import StoppingCriteria
+
+    class CheckForInterrupts(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            check_for_interrupts()
+            return False
+    return CheckForInterrupts()
+
+
+def run(task, args, inputs=None, chat_inputs=None, settings=None, check_for_interrupts=None):
+    """The pipeline output for inputs, shaped as PostgresML returns it, as JSON text."""
+    task = parse_task(task)
+    name = normalize_task_name(task["task"])
+    prepared = prepare_inputs(name, inputs, chat_inputs)
+    pipe = get_pipeline(task, settings)
+    args = chat_args(args, pipe) if is_chat(name) else dict(args)
+    args.pop("cache", None)
+    if check_for_interrupts and is_generating(name):
+        from transformers import StoppingCriteriaList
+        criteria = StoppingCriteriaList(args.pop("stopping_criteria", []))
+        criteria.append(interrupt_check(check_for_interrupts))
+        args["stopping_criteria"] = criteria
+    if name == "text-classification":
+        args.setdefault("truncation", True)  # long texts are cut to the model's length
+    try:
+        if is_chat(name):
+            output = pipe(prepared[0], **args)
+            return to_json([reply(output)])
+        output = pipe(prepared, **args)
+    except (TypeError, ValueError) as e:
+        raise errors.InvalidParameter("the %s pipeline rejected args: %s" % (name, e),
+                                      hint="Check args against the pipeline's call options.")
+    except (RuntimeError, IndexError) as e:
+        raise errors.InvalidParameter(
+            "the %s pipeline failed on these inputs: %s" % (name, e),
+            detail="The model accepts at most %s tokens." % max_length(pipe),
+            hint='Shorten the inputs, pass {"truncation": true} in args, or generate fewer tokens.')
+    if name == "fill-mask" and len(prepared) == 1 and output and isinstance(output[0], list):
+        output = output[0]
+    return to_json(output)
+
+
+def max_length(pipe):
+    config = getattr(getattr(pipe, "model", None), "config", None)
+    return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", "?")
+
+
+def reply(output):
+    """The assistant's new message from a text-generation pipeline's chat output."""
+    generated = output[0]["generated_text"] if isinstance(output, list) else output["generated_text"]
+    if isinstance(generated, list):
+        return generated[-1]["content"]
+    return generated

@@ -1,0 +1,92 @@
+------------------------------------------------------------------------------------------
+-- transform / transform_stream (api.md §3-§5): Hugging Face pipelines from SQL. The four
+-- overloads of each are PostgresML's: task TEXT or JSONB, inputs TEXT[] or chat JSONB[].
+------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION pgml.transform(
+    task JSONB,                               -- {"task": ..., "model": ..., pipeline kwargs}
+    args JSONB DEFAULT '{}',                  -- kwargs of the pipeline call
+    inputs TEXT[] DEFAULT ARRAY[]::TEXT[],    -- one item per input
+    cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
+) RETURNS JSONB AS $$
+# PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].transform(task=task, args=args[1], inputs=inputs, task_is_json=True)
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION pgml.transform(
+    task TEXT,                                -- a task name, or a task object as JSON text
+    args JSONB DEFAULT '{}',                  -- kwargs of the pipeline call
+    inputs TEXT[] DEFAULT ARRAY[]::TEXT[],    -- one item per input
+    cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
+) RETURNS JSONB AS $$
+# PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].transform(task=task, args=args[1], inputs=inputs, task_is_json=False)
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION pgml.transform(
+    task JSONB,                               -- {"task": "conversational", "model": ...}
+    args JSONB DEFAULT '{}',                  -- generate() kwargs (max_tokens accepted)
+    inputs JSONB[] DEFAULT ARRAY[]::JSONB[],  -- chat messages {"role", "content"}
+    cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
+) RETURNS JSONB AS $$
+# PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=True)
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION pgml.transform(
+    task TEXT,                                -- "conversational", or a task object as JSON text
+    args JSONB DEFAULT '{}',                  -- generate() kwargs (max_tokens accepted)
+    inputs JSONB[] DEFAULT ARRAY[]::JSONB[],  -- chat messages {"role", "content"}
+    cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
+) RETURNS JSONB AS $$
+# PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION pgml.transform_stream(
+    task JSONB,                               -- {"task": "text-generation", "model": ...}
+    args JSONB DEFAULT '{}',                  -- generate() kwargs (max_tokens accepted)
+    input TEXT DEFAULT '',                    -- the prompt
+    cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
+) RETURNS SETOF JSONB AS $$
+# PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].transform_stream(task=task, args=args[1], input=input, task_is_json=True)
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION pgml.transform_stream(
+    task TEXT,                                -- a task name, or a task object as JSON text
+    args JSONB DEFAULT '{}',                  -- generate() kwargs (max_tokens accepted)
+    input TEXT DEFAULT '',                    -- the prompt
+    cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
+) RETURNS SETOF JSONB AS $$
+# PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].transform_stream(task=task, args=args[1], input=input, task_is_json=False)
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION pgml.transform_stream(
+    task JSONB,                               -- {"task": "conversational", "model": ...}
+    args JSONB DEFAULT '{}',                  -- generate() kwargs (max_tokens accepted)
+    inputs JSONB[] DEFAULT ARRAY[]::JSONB[],  -- chat messages {"role", "content"}
+    cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
+) RETURNS SETOF JSONB AS $$
+# PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].transform_stream_chat(task=task, args=args[1], inputs=inputs, task_is_json=True)
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION pgml.transform_stream(
+    task TEXT,                                -- "conversational", or a task object as JSON text
+    args JSONB DEFAULT '{}',                  -- generate() kwargs (max_tokens accepted)
+    inputs JSONB[] DEFAULT ARRAY[]::JSONB[],  -- chat messages {"role", "content"}
+    cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
+) RETURNS SETOF JSONB AS $$
+# PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].transform_stream_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+

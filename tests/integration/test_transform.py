@@ -1,0 +1,219 @@
+"""pgml.transform and transform_stream on tiny real models from a temporary model store."""
+import json
+import threading
+import time
+
+import psycopg
+import pytest
+
+from fixtures import tiny_pipelines as tiny
+
+
+@pytest.fixture(scope="module")
+def store(public_dir):
+    root = public_dir / "transform-store"
+    tiny.text_classifier(root / "t" / "cls")
+    tiny.nli_classifier(root / "t" / "nli")
+    tiny.token_classifier(root / "t" / "ner")
+    tiny.masked_lm(root / "t" / "mlm")
+    tiny.gpt2(root / "t" / "gpt2")
+    root.chmod(0o755)
+    (root / "t").chmod(0o755)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tconn(server, store):
+    with server.connect() as c:
+        c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
+        yield c
+
+
+def transform(conn, task, args, inputs):
+    return conn.execute("SELECT pgml.transform(task => %s::jsonb, args => %s::jsonb, inputs => %s::text[])",
+                        (json.dumps(task), json.dumps(args), inputs)).fetchone()[0]
+
+
+def test_text_classification(tconn):
+    out = transform(tconn, {"task": "text-classification", "model": "t/cls"}, {}, ["good data", "bad cat"])
+    assert len(out) == 2
+    assert all(set(r) == {"label", "score"} and r["label"] in ("NEGATIVE", "POSITIVE") and 0 < r["score"] <= 1
+               for r in out)
+    again = transform(tconn, {"task": "sentiment-analysis", "model": "t/cls"}, {}, ["good data", "bad cat"])
+    assert again == out
+
+
+def test_text_task_name_and_json_text_task(tconn):
+    tconn.execute("SET pgml.huggingface_whitelist = ''")
+    by_json_text = tconn.execute(
+        """SELECT pgml.transform('{"task": "text-classification", "model": "t/cls"}', inputs => ARRAY['good data'])"""
+    ).fetchone()[0]
+    assert by_json_text[0]["label"] in ("NEGATIVE", "POSITIVE")
+
+
+def test_token_classification(tconn):
+    out = transform(tconn, {"task": "ner", "model": "t/ner"}, {}, ["hello paris", "the dog"])
+    assert len(out) == 2 and all(isinstance(entities, list) for entities in out)
+    for entity in out[0]:
+        assert {"entity", "score", "index", "word", "start", "end"} <= set(entity)
+
+
+def test_zero_shot(tconn):
+    out = transform(tconn, {"task": "zero-shot-classification", "model": "t/nli"},
+                    {"candidate_labels": ["database", "animal"]}, ["postgres is a database"])
+    assert out[0]["sequence"] == "postgres is a database"
+    assert sorted(out[0]["labels"]) == ["animal", "database"]
+    assert sum(out[0]["scores"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_fill_mask_one_and_many(tconn):
+    one = transform(tconn, {"task": "fill-mask", "model": "t/mlm"}, {"top_k": 3}, ["hello [MASK] world"])
+    assert len(one) == 3 and {"score", "token", "token_str", "sequence"} <= set(one[0])
+    many = transform(tconn, {"task": "fill-mask", "model": "t/mlm"}, {"top_k": 2}, ["a [MASK]", "the [MASK] cat"])
+    assert len(many) == 2 and all(len(r) == 2 for r in many)
+
+
+def test_text_generation_is_deterministic_with_greedy_decoding(tconn):
+    args = {"max_new_tokens": 6, "do_sample": False}
+    out = transform(tconn, {"task": "text-generation", "model": "t/gpt2"}, args, ["hello world", "the cat"])
+    assert len(out) == 2 and out[0][0]["generated_text"].startswith("hello world")
+    assert transform(tconn, {"task": "text-generation", "model": "t/gpt2"}, args, ["hello world", "the cat"]) == out
+
+
+def test_feature_extraction(tconn):
+    out = transform(tconn, {"task": "feature-extraction", "model": "t/cls"}, {}, ["hello world"])
+    assert len(out[0][0][0]) == 32
+
+
+# The tiny chat model's first 7 ids are special tokens, which replies strip.
+CHAT_ARGS = {"max_tokens": 8, "min_new_tokens": 8, "do_sample": False, "suppress_tokens": list(range(7))}
+
+
+def test_chat(tconn):
+    messages = [json.dumps({"role": "system", "content": "be brief"}), json.dumps({"role": "user", "content": "hello"})]
+    out = tconn.execute("SELECT pgml.transform(%s::jsonb, %s::jsonb, %s::jsonb[])",
+                        (json.dumps({"task": "conversational", "model": "t/gpt2"}),
+                         json.dumps(CHAT_ARGS), messages)).fetchone()[0]
+    assert isinstance(out, list) and len(out) == 1 and isinstance(out[0], str) and out[0].strip()
+    assert "<|" not in out[0] and "be brief" not in out[0]  # special tokens stripped, prompt not repeated
+
+
+def stream_rows(conn, task, args, prompt):
+    return [r[0] for r in conn.execute("SELECT pgml.transform_stream(%s::jsonb, %s::jsonb, %s::text)",
+                                       (json.dumps(task), json.dumps(args), prompt))]
+
+
+def test_stream_concatenates_to_transform(tconn):
+    task, args = {"task": "text-generation", "model": "t/gpt2"}, {"max_new_tokens": 12, "do_sample": False}
+    rows = stream_rows(tconn, task, args, "hello world")
+    assert len(rows) > 1 and all(isinstance(r, list) and len(r) == 1 for r in rows)
+    whole = transform(tconn, task, args, ["hello world"])[0][0]["generated_text"]
+    assert "".join(r[0] for r in rows).strip() == whole[len("hello world"):].strip()
+
+
+def test_stream_chat(tconn):
+    messages = [json.dumps({"role": "user", "content": "hello"})]
+    rows = [r[0] for r in tconn.execute(
+        "SELECT pgml.transform_stream(%s::jsonb, %s::jsonb, %s::jsonb[])",
+        (json.dumps({"task": "conversational", "model": "t/gpt2"}), json.dumps(CHAT_ARGS), messages))]
+    assert rows and all(isinstance(r[0], str) for r in rows)
+    whole = tconn.execute("SELECT pgml.transform(%s::jsonb, %s::jsonb, %s::jsonb[])",
+                          (json.dumps({"task": "conversational", "model": "t/gpt2"}), json.dumps(CHAT_ARGS),
+                           messages)).fetchone()[0]
+    assert "".join(r[0] for r in rows).strip() == whole[0].strip()
+
+
+def test_stream_through_a_cursor_shows_the_first_row_early(server, store):
+    with server.connect(autocommit=False) as c:
+        c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
+        c.execute("DECLARE s CURSOR FOR SELECT pgml.transform_stream(%s::jsonb, %s::jsonb, 'hello')",
+                  (json.dumps({"task": "text-generation", "model": "t/gpt2"}),
+                   json.dumps({"max_new_tokens": 150, "min_new_tokens": 150, "do_sample": False})))
+        first = c.execute("FETCH 1 FROM s").fetchall()
+        assert len(first) == 1 and isinstance(first[0][0], list)
+        rest = c.execute("FETCH ALL FROM s").fetchall()
+        assert len(rest) > 10
+        c.execute("CLOSE s")
+        c.rollback()
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_statement_timeout_stops_generation(server, store, streaming):
+    with server.connect() as c:
+        c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
+        task = json.dumps({"task": "text-generation", "model": "t/gpt2"})
+        c.execute("SELECT pgml.transform(%s::jsonb, '{\"max_new_tokens\": 2}', ARRAY['warm'])", (task,))
+        c.execute("SET statement_timeout = '1s'")
+        args = json.dumps({"max_new_tokens": 8000, "min_new_tokens": 8000, "do_sample": False})
+        query = ("SELECT count(*) FROM pgml.transform_stream(%s::jsonb, %s::jsonb, 'hello')" if streaming
+                 else "SELECT pgml.transform(%s::jsonb, %s::jsonb, ARRAY['hello'])")
+        started = time.time()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            c.execute(query, (task, args))
+        assert time.time() - started < 3.0
+        c.execute("RESET statement_timeout")
+        assert c.execute("SELECT pgml.transform(%s::jsonb, '{\"max_new_tokens\": 2}', ARRAY['ok'])",
+                         (task,)).fetchone()[0]
+
+
+def test_pg_cancel_backend_stops_generation(server, store):
+    with server.connect() as c, server.connect() as admin:
+        c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        task = json.dumps({"task": "text-generation", "model": "t/gpt2"})
+        c.execute("SELECT pgml.transform(%s::jsonb, '{\"max_new_tokens\": 2}', ARRAY['warm'])", (task,))
+        timer = threading.Timer(1.0, lambda: admin.execute("SELECT pg_cancel_backend(%s)", (pid,)))
+        timer.start()
+        started = time.time()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            c.execute("SELECT pgml.transform(%s::jsonb, '{\"max_new_tokens\": 8000, \"min_new_tokens\": 8000}', "
+                      "ARRAY['hello'])", (task,))
+        timer.join()
+        assert time.time() - started < 3.0
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("query,params,sqlstate,text", [
+    ("SELECT pgml.transform('no-such-task', inputs => ARRAY['x'])", None, "22023", "unknown task"),
+    ("SELECT pgml.transform('{\"model\": \"t/cls\"}'::jsonb, inputs => ARRAY['x'])", None, "22023", 'has no "task"'),
+    ("SELECT pgml.transform('{\"task\": \"text-classification\", \"model\": \"t/missing\"}'::jsonb, inputs => ARRAY['x'])",
+     None, "42704", "t/missing"),
+    ("SELECT pgml.transform('{\"task\": \"text-classification\", \"model\": \"t/cls\"}'::jsonb, "
+     "inputs => ARRAY['{\"role\": \"user\", \"content\": \"hi\"}'::jsonb])", None, "22023",
+     "inputs for transform should only be used with a conversational task"),
+    ("SELECT pgml.transform('{\"task\": \"text-classification\", \"model\": \"t/cls\"}'::jsonb, inputs => ARRAY[]::text[])",
+     None, "22023", "inputs must not be empty"),
+    ("SELECT pgml.transform('{\"task\": \"question-answering\", \"model\": \"t/cls\"}'::jsonb, inputs => ARRAY['not json'])",
+     None, "22023", "question and context"),
+    ("SELECT pgml.transform('{\"task\": \"text-generation\", \"model\": \"t/gpt2\"}'::jsonb, '{\"no_such_arg\": 1}', ARRAY['x'])",
+     None, "22023", "rejected"),
+    ("SELECT pgml.transform('{\"task\": \"text-classification\", \"model\": \"t/cls\", \"trust_remote_code\": true}'::jsonb, "
+     "inputs => ARRAY['x'])", None, "42501", "is not trusted to run remote code"),
+    ("SELECT pgml.transform('{\"task\": \"text-classification\", \"model\": \"t/cls\", \"load_in_8bit\": true}'::jsonb, "
+     "inputs => ARRAY['x'])", None, "58P01", "bitsandbytes"),
+    ("SELECT * FROM pgml.transform_stream('{\"task\": \"text-classification\", \"model\": \"t/cls\"}'::jsonb, '{}', 'x')",
+     None, "22023", "transform_stream streams text generation"),
+])
+def test_bad_input(tconn, expect_error, query, params, sqlstate, text):
+    error = expect_error(tconn, query, params)
+    assert error.sqlstate == sqlstate, str(error)
+    assert text in error.diag.message_primary
+    assert error.diag.message_hint
+
+
+def test_long_input_is_truncated_or_a_clear_error(tconn, expect_error):
+    out = transform(tconn, {"task": "text-classification", "model": "t/cls"}, {}, ["hello world " * 2000])
+    assert out[0]["label"] in ("NEGATIVE", "POSITIVE")
+    error = expect_error(tconn, "SELECT pgml.transform('{\"task\": \"fill-mask\", \"model\": \"t/mlm\"}'::jsonb, "
+                                "inputs => ARRAY[repeat('hello ', 3000) || '[MASK]'])")
+    assert error.sqlstate == "22023" and "at most 128 tokens" in error.diag.message_detail
+
+
+def test_cache_false_keeps_nothing(server, store):
+    with server.connect() as c:
+        c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
+        transform(c, {"task": "text-classification", "model": "t/cls", "cache": False}, {}, ["x"])
+        assert c.execute("SELECT count(*) FROM pgml.cached_models()").fetchone()[0] == 0
+        transform(c, {"task": "text-classification", "model": "t/cls"}, {}, ["x"])
+        transform(c, {"task": "text-classification", "model": "t/cls"}, {}, ["y"])
+        assert c.execute("SELECT kind, model, hits FROM pgml.cached_models()").fetchall() == [("transform", "t/cls", 1)]

@@ -1,0 +1,180 @@
+"""Summarization, translation and text2text runners on a tiny T5 (no hub, no server)."""
+import json
+
+import pytest
+
+from fixtures.tiny_models import t5_seq2seq
+from pgml_py.hf import seq2seq
+
+TEXT = "hello world the cat is good"
+
+
+@pytest.fixture(scope="module")
+def t5(tmp_path_factory):
+    return str(t5_seq2seq(tmp_path_factory.mktemp("t5")))
+
+
+@pytest.fixture(scope="module")
+def plain_t5(tmp_path_factory):
+    """A T5 whose config has no task_specific_params, like many fine-tuned checkpoints."""
+    return str(t5_seq2seq(tmp_path_factory.mktemp("t5plain"), task_specific_params=False))
+
+
+@pytest.fixture(scope="module")
+def runner(t5):
+    made = {}
+
+    def get(task, path=None):
+        key = (task, path or t5)
+        if key not in made:
+            made[key] = seq2seq.create(task, path or t5, "cpu", {})
+        return made[key]
+    return get
+
+
+class Spy:
+    """Wraps a tokenizer and records the texts it was asked to encode."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.texts = tokenizer, []
+
+    def __call__(self, texts, **kwargs):
+        self.texts.extend(texts)
+        return self.tokenizer(texts, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.tokenizer, name)
+
+
+def test_handles():
+    for task in ("summarization", "translation", "text2text-generation", "translation_en_to_fr"):
+        assert seq2seq.handles(task)
+    for task in ("question-answering", "text-generation", "translation_en", "translation_a_b_to_c"):
+        assert not seq2seq.handles(task)
+
+
+@pytest.mark.parametrize("task,key", [("summarization", "summary_text"), ("translation", "translation_text"),
+                                      ("translation_en_to_fr", "translation_text"),
+                                      ("text2text-generation", "generated_text")])
+def test_output_shape_one_record_per_input(runner, task, key):
+    out = runner(task)([TEXT, "postgres database", "the dog"])
+    assert isinstance(out, list) and len(out) == 3
+    for record in out:
+        assert list(record) == [key] and isinstance(record[key], str)
+    json.dumps(out)
+
+
+def test_batch_keeps_order(runner):
+    texts = [TEXT, "postgres database model", "the dog run in the ocean"]
+    one_by_one = [runner("text2text-generation")([t])[0] for t in texts]
+    assert runner("text2text-generation")(texts) == one_by_one
+    assert runner("text2text-generation")(texts, batch_size=2) == one_by_one
+
+
+def test_greedy_is_deterministic(runner, t5):
+    first = runner("text2text-generation")([TEXT])
+    again = seq2seq.create("text2text-generation", t5, "cpu", {})([TEXT])
+    assert first == again
+
+
+def test_max_new_tokens_limits_output(runner):
+    out = runner("text2text-generation")([TEXT], max_new_tokens=3, return_tensors=True)
+    ids = out[0]["generated_token_ids"]
+    assert all(isinstance(i, int) for i in ids)
+    assert len(ids) <= 4  # decoder start token + 3 new tokens
+    longer = runner("text2text-generation")([TEXT], max_new_tokens=10, min_new_tokens=10, return_tensors=True)
+    assert len(longer[0]["generated_token_ids"]) == 11
+
+
+def test_num_beams_and_num_return_sequences(runner):
+    out = runner("text2text-generation")([TEXT, "the dog"], num_beams=3, num_return_sequences=2)
+    assert len(out) == 2 and all(len(per_input) == 2 for per_input in out)
+    assert all(list(r) == ["generated_text"] for per_input in out for r in per_input)
+
+
+def test_task_specific_params_apply(runner):
+    summarize = runner("summarization")
+    assert summarize.prefix == "summarize: "
+    assert summarize.generation_config.num_beams == 4 and summarize.generation_config.min_length == 6
+    ids = summarize([TEXT], return_tensors=True)[0]["summary_token_ids"]
+    assert 6 <= len(ids) <= 24
+    # The call's args win over the task's defaults.
+    ids = summarize([TEXT], max_length=8, min_length=0, return_tensors=True)[0]["summary_token_ids"]
+    assert len(ids) <= 8
+
+
+def test_translation_uses_the_task_prefix(runner):
+    translate = runner("translation_en_to_fr")
+    translate.tokenizer = spy = Spy(translate.tokenizer)
+    try:
+        out = translate(["hello world", "the cat"])
+    finally:
+        translate.tokenizer = spy.tokenizer
+    assert spy.texts == ["translate English to French: hello world", "translate English to French: the cat"]
+    # Same as a manual prefixed generate with the task's settings.
+    tokenizer, model = translate.tokenizer, translate.model
+    encoded = tokenizer(["translate English to French: hello world"], return_tensors="pt")
+    ids = model.generate(**encoded, num_beams=2, max_length=16, early_stopping=True)
+    assert out[0]["translation_text"] == tokenizer.decode(ids[0], skip_special_tokens=True)
+
+
+def test_plain_translation_picks_the_first_translation_params(runner):
+    translate = runner("translation")
+    assert translate.param_task == "translation_en_to_de"
+    assert translate.prefix == "translate English to German: "
+
+
+def test_t5_without_params_gets_a_language_prefix(runner, plain_t5):
+    translate = runner("translation_en_to_fr", plain_t5)
+    translate.tokenizer = spy = Spy(translate.tokenizer)
+    try:
+        translate(["hello world"])
+    finally:
+        translate.tokenizer = spy.tokenizer
+    assert spy.texts == ["translate English to French: hello world"]
+    text2text = runner("text2text-generation", plain_t5)
+    text2text.tokenizer = spy = Spy(text2text.tokenizer)
+    try:
+        text2text(["hello world"])
+    finally:
+        text2text.tokenizer = spy.tokenizer
+    assert spy.texts == ["hello world"]
+
+
+def test_long_input_is_truncated(runner, t5):
+    long_text = " ".join(["database"] * 5000)
+    assert runner("summarization").encode([long_text], True, None, None)["input_ids"].shape[1] == 512
+    unlimited = seq2seq.create("text2text-generation", t5, "cpu", {})
+    unlimited.tokenizer.model_max_length = int(1e30)  # a tokenizer that states no limit
+    assert unlimited.encode([long_text], True, None, None)["input_ids"].shape[1] == 512
+    for task in ("summarization", "text2text-generation"):
+        out = runner(task)([long_text, "the cat"], max_new_tokens=4)
+        assert len(out) == 2
+
+
+def test_bad_generate_kwarg_raises(runner):
+    with pytest.raises((ValueError, TypeError), match="not_an_option"):
+        runner("text2text-generation")([TEXT], not_an_option=1)
+    with pytest.raises((ValueError, TypeError)):
+        runner("summarization")([TEXT], num_beams="many")
+
+
+def test_inputs_must_be_strings(runner):
+    with pytest.raises(TypeError):
+        runner("summarization")([{"text": TEXT}])
+
+
+def test_stop_sequence_and_clean_up_options(runner):
+    out = runner("text2text-generation")([TEXT], stop_sequence="chien", clean_up_tokenization_spaces=True,
+                                         return_text=True)
+    assert isinstance(out[0]["generated_text"], str)
+
+
+def test_init_kwargs_routing(t5):
+    made = seq2seq.create("summarization", t5, "cpu", {"torch_dtype": "float32", "local_files_only": True,
+                                                         "revision": "main", "batch_size": 2})
+    import torch
+    assert made.model.dtype == torch.float32 and made.batch_size == 2
+    assert len(made([TEXT] * 3, max_new_tokens=2)) == 3
+    with pytest.raises(ValueError, match="dtype"):
+        seq2seq.create("summarization", t5, "cpu", {"dtype": "float99"})
