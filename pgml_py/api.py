@@ -131,6 +131,26 @@ def entry_iterator(rows):
     return rest()
 
 
+@entry
+def rank(transformer, query, documents, kwargs):
+    from .hf import rank as core
+    return core.rank(transformer, query, documents, parse_kwargs(kwargs), current_settings())
+
+
+@entry
+def clear_gpu_cache(memory_usage):
+    import torch
+    from . import cache
+    if not torch.cuda.is_available():
+        raise errors.FeatureNotSupported("No GPU available", hint="pgml.clear_gpu_cache() needs a CUDA GPU.")
+    free, total = torch.cuda.mem_get_info()
+    if memory_usage is not None and (total - free) / total < memory_usage:
+        return False
+    cache.models.clear()  # (+) the cached models hold most of that memory
+    torch.cuda.empty_cache()
+    return True
+
+
 # ---- the model cache ---------------------------------------------------------------------
 
 @entry

@@ -21,9 +21,11 @@ def split_kwargs(model, kwargs):
     return constructor, kwargs, use_cache
 
 
-def load(model, constructor, device_name, settings):
-    """A SentenceTransformer for `model` from the store, or from the hub when online."""
-    from sentence_transformers import SentenceTransformer
+def load(model, constructor, device_name, settings, class_name="SentenceTransformer"):
+    """A sentence-transformers model (SentenceTransformer, or CrossEncoder for rank) for
+    `model` from the store, or from the hub when online."""
+    import sentence_transformers
+    model_class = getattr(sentence_transformers, class_name)
 
     path = models_store.resolve(model, settings.model_store)
     local = path != model
@@ -34,10 +36,10 @@ def load(model, constructor, device_name, settings):
         constructor.setdefault("cache_folder", models_store.hub_cache_dir(settings.model_store))
         constructor.setdefault("local_files_only", settings.huggingface_offline)
     try:
-        return SentenceTransformer(path, device=device_name, **constructor)
+        return model_class(path, device=device_name, **constructor)
     except TypeError as e:
         raise errors.InvalidParameter(
-            "kwargs for the embedding model are not accepted: %s" % e,
+            "kwargs for the %s are not accepted: %s" % (class_name, e),
             hint="Constructor keys are %s; other keys go to encode()." % ", ".join(CONSTRUCTOR_KWARGS))
     except Exception as e:
         if not local:

@@ -104,7 +104,7 @@ class Seq2SeqRunner:
         """Padded tensors for a batch; multilingual tokenizers (mBART, M2M100, NLLB) also
         return the forced_bos_token_id of the target language."""
         kwargs = {"padding": True, "truncation": truncation, "return_tensors": "pt"}
-        if truncation is True and self.tokenizer.model_max_length > 1_000_000:
+        if truncation not in (False, None, "do_not_truncate") and self.tokenizer.model_max_length > 1_000_000:
             limit = getattr(self.model.config, "max_position_embeddings", None)
             kwargs["max_length"] = limit or 512  # tokenizer without a limit: the model's, else T5's
         if self.task.startswith("translation") and hasattr(self.tokenizer, "_build_translation_inputs"):
@@ -124,7 +124,8 @@ class Seq2SeqRunner:
                  return_tensors=False, stop_sequence=None, src_lang=None, tgt_lang=None,
                  batch_size=None, **generate_kwargs):
         """[{"<name>_text": s}, ...] one per input; a list per input when several sequences
-        are returned per input (num_return_sequences > 1), as the old pipelines did."""
+        are returned per input (num_return_sequences > 1), as the old pipelines did. Like them,
+        it takes return_text and ignores it; return_tensors gives token ids instead of text."""
         import torch
 
         texts = list(inputs)

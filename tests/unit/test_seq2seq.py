@@ -1,5 +1,7 @@
 """Summarization, translation and text2text runners on a tiny T5 (no hub, no server)."""
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -44,6 +46,12 @@ class Spy:
 
     def __getattr__(self, name):
         return getattr(self.tokenizer, name)
+
+
+def test_import_is_light():
+    code = ("import sys; import pgml_py.hf.seq2seq, pgml_py.hf.question_answering; "
+            "sys.exit('torch' in sys.modules or 'transformers' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_handles():

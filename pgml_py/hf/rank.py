@@ -1,0 +1,29 @@
+"""pgml.rank: re-rank documents for a query with a sentence-transformers CrossEncoder."""
+import json
+
+from .. import cache, device, errors
+from . import embed, hub
+
+
+def rank(model, query, documents, kwargs, settings):
+    """[(corpus_id, score, text or None)] by score, highest first; corpus_id is 0-based."""
+    constructor, call_kwargs, use_cache = embed.split_kwargs(model, kwargs)
+    call_kwargs.pop("show_progress_bar", None)
+    trust = hub.as_bool(constructor.get("trust_remote_code", False), "trust_remote_code")
+    hub.check_allowed(model, trust, settings)
+    device_name = device.choose(constructor.pop("device", None), settings.device)
+    key = ("rank", model, json.dumps(constructor, sort_keys=True, default=str), device_name)
+    encoder = cache.models.get_or_load(
+        key, "rank", model, device_name,
+        lambda: embed.load(model, constructor, device_name, settings, class_name="CrossEncoder"),
+        settings.cache_max_models, use_cache)
+    return_documents = hub.as_bool(call_kwargs.get("return_documents", False), "return_documents")
+    if not documents:
+        return []
+    try:
+        ranked = encoder.rank(query, list(documents), show_progress_bar=False, **call_kwargs)
+    except (TypeError, ValueError) as e:
+        raise errors.InvalidParameter("kwargs for rank() are not accepted: %s" % e,
+                                      hint="rank() takes top_k, return_documents and batch_size.")
+    return [(r["corpus_id"], float(r["score"]), r.get("text") if return_documents else None)
+            for r in ranked]
