@@ -41,7 +41,7 @@ def stream(task, args, text_input=None, chat_inputs=None, settings=None, check_f
             'transform_stream streams text generation, not "%s"' % name,
             hint='Use {"task": "text-generation"} or "conversational", or pgml.transform.')
     pipe = transform.get_pipeline(task, settings)
-    args = transform.chat_args(args, pipe)
+    args = transform.generation_args(args, pipe)
     args.pop("cache", None)
     inputs = prompt_ids(pipe, text_input, chat_inputs)
     inputs = {k: v.to(pipe.model.device) for k, v in inputs.items()}

@@ -169,7 +169,7 @@ def get_pipeline(task, settings):
         lambda: load_pipeline(task, settings), settings.cache_max_models, use_cache)
 
 
-def chat_args(args, pipe):
+def generation_args(args, pipe):
     """OpenAI-style names PostgresML's SDK sends, and eos_token/chat_template (api.md §5)."""
     args = dict(args)
     if "max_tokens" in args:
@@ -252,7 +252,7 @@ def run(task, args, inputs=None, chat_inputs=None, settings=None, check_for_inte
     name = normalize_task_name(task["task"])
     prepared = prepare_inputs(name, inputs, chat_inputs)
     pipe = get_pipeline(task, settings)
-    args = chat_args(args, pipe) if is_chat(name) else dict(args)
+    args = generation_args(args, pipe) if is_generating(name) else dict(args)
     args.pop("cache", None)
     if check_for_interrupts and is_generating(name):
         from transformers import StoppingCriteriaList

@@ -6,7 +6,7 @@ import time
 import psycopg
 import pytest
 
-from fixtures import tiny_pipelines as tiny
+from fixtures import tiny_models, tiny_pipelines as tiny
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +17,8 @@ def store(public_dir):
     tiny.token_classifier(root / "t" / "ner")
     tiny.masked_lm(root / "t" / "mlm")
     tiny.gpt2(root / "t" / "gpt2")
+    tiny_models.t5_seq2seq(root / "t" / "t5")
+    tiny_models.bert_question_answering(root / "t" / "qa")
     root.chmod(0o755)
     (root / "t").chmod(0o755)
     return root
@@ -78,6 +80,24 @@ def test_text_generation_is_deterministic_with_greedy_decoding(tconn):
     out = transform(tconn, {"task": "text-generation", "model": "t/gpt2"}, args, ["hello world", "the cat"])
     assert len(out) == 2 and out[0][0]["generated_text"].startswith("hello world")
     assert transform(tconn, {"task": "text-generation", "model": "t/gpt2"}, args, ["hello world", "the cat"]) == out
+
+
+@pytest.mark.parametrize("task,key", [("summarization", "summary_text"), ("translation_en_to_fr", "translation_text"),
+                                      ("text2text-generation", "generated_text"), ("text2text", "generated_text")])
+def test_seq2seq_tasks(tconn, task, key):
+    args = {"max_new_tokens": 5, "do_sample": False}
+    out = transform(tconn, {"task": task, "model": "t/t5"}, args, ["hello world", "the cat is good"])
+    assert len(out) == 2 and all(set(r) == {key} and isinstance(r[key], str) for r in out)
+    assert transform(tconn, {"task": task, "model": "t/t5"}, args, ["hello world", "the cat is good"]) == out
+
+
+def test_question_answering_one_and_many(tconn):
+    qa = {"question": "where is paris", "context": "paris is in france and the cat is good"}
+    one = transform(tconn, {"task": "question-answering", "model": "t/qa"}, {}, [json.dumps(qa)])
+    assert set(one) == {"answer", "score", "start", "end"}
+    assert qa["context"][one["start"]:one["end"]] == one["answer"] and 0 < one["score"] <= 1
+    many = transform(tconn, {"task": "question-answering", "model": "t/qa"}, {}, [json.dumps(qa)] * 2)
+    assert isinstance(many, list) and many == [one, one]
 
 
 def test_feature_extraction(tconn):
