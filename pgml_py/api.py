@@ -97,6 +97,14 @@ def transform_chat(task, args, inputs, task_is_json):
 
 
 @entry
+def transform_bytes(task, args, inputs, task_is_json):
+    from .hf import transform as core
+    return core.run(json.loads(task) if task_is_json else task, parse_kwargs(args, "args"),
+                    byte_inputs=list(inputs), settings=current_settings(),
+                    check_for_interrupts=db.check_for_interrupts)
+
+
+@entry
 def transform_stream(task, args, input, task_is_json):
     from .hf import stream as core
     return entry_iterator(core.stream(json.loads(task) if task_is_json else task, parse_kwargs(args, "args"),

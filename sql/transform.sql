@@ -46,6 +46,30 @@ if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); im
 return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
+-- (+) BYTEA[] inputs: audio (WAV, FLAC, OGG ...) and image (PNG, JPEG ...) files for the audio
+-- and vision pipelines. Calls that resolved before resolve the same way (api.md §4).
+CREATE OR REPLACE FUNCTION pgml.transform(
+    task JSONB,                               -- {"task": "automatic-speech-recognition", "model": ...}
+    args JSONB DEFAULT '{}',                  -- kwargs of the pipeline call
+    inputs BYTEA[] DEFAULT ARRAY[]::BYTEA[],  -- one file per input
+    cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
+) RETURNS JSONB AS $$
+# PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].transform_bytes(task=task, args=args[1], inputs=inputs, task_is_json=True)
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION pgml.transform(
+    task TEXT,                                -- a task name, or a task object as JSON text
+    args JSONB DEFAULT '{}',                  -- kwargs of the pipeline call
+    inputs BYTEA[] DEFAULT ARRAY[]::BYTEA[],  -- one file per input
+    cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
+) RETURNS JSONB AS $$
+# PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].transform_bytes(task=task, args=args[1], inputs=inputs, task_is_json=False)
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task JSONB,                               -- {"task": "text-generation", "model": ...}
     args JSONB DEFAULT '{}',                  -- generate() kwargs (max_tokens accepted)

@@ -193,8 +193,15 @@ def to_json(value):
     return json.dumps(value, default=default)
 
 
-def prepare_inputs(task_name, inputs, chat_inputs):
-    """The pipeline's inputs: strings, question/context dicts, or one chat (list of messages)."""
+def prepare_inputs(task_name, inputs, chat_inputs, byte_inputs=None):
+    """The pipeline's inputs: strings, question/context dicts, one chat (list of messages), or
+    decoded audio/images for BYTEA[] inputs."""
+    if byte_inputs is not None:
+        if not byte_inputs:
+            raise errors.InvalidParameter("inputs must not be empty",
+                                          hint="Pass inputs => ARRAY[pg_read_binary_file('a.wav')].")
+        from . import media
+        return media.decode(task_name, [bytes(item) for item in byte_inputs])
     if chat_inputs is not None:
         if not is_chat(task_name):
             raise errors.InvalidParameter(
@@ -246,11 +253,12 @@ def interrupt_check(check_for_interrupts):
     return CheckForInterrupts()
 
 
-def run(task, args, inputs=None, chat_inputs=None, settings=None, check_for_interrupts=None):
+def run(task, args, inputs=None, chat_inputs=None, settings=None, check_for_interrupts=None,
+        byte_inputs=None):
     """The pipeline output for inputs, shaped as PostgresML returns it, as JSON text."""
     task = parse_task(task)
     name = normalize_task_name(task["task"])
-    prepared = prepare_inputs(name, inputs, chat_inputs)
+    prepared = prepare_inputs(name, inputs, chat_inputs, byte_inputs)
     pipe = get_pipeline(task, settings)
     args = generation_args(args, pipe) if is_generating(name) else dict(args)
     args.pop("cache", None)
