@@ -160,12 +160,11 @@ def load_pipeline(task, settings):
 
 
 def get_pipeline(task, settings):
-    name = normalize_task_name(task["task"])
     use_cache = hub.as_bool(task.get("cache", True), "cache")
     device_key = task.get("device_map", task.get("device"))
     key = ("transform", json.dumps(task, sort_keys=True, default=str), str(device_key))
     return cache.models.get_or_load(
-        key, "transform", task.get("model") or name, str(device_key or settings.device),
+        key, "transform", task.get("model") or task["task"], str(device_key or settings.device),
         lambda: load_pipeline(task, settings), settings.cache_max_models, use_cache)
 
 
@@ -174,6 +173,13 @@ def generation_args(args, pipe):
     args = dict(args)
     if "max_tokens" in args:
         args.setdefault("max_new_tokens", args.pop("max_tokens"))
+    for name in ("presence_penalty", "frequency_penalty"):  # OpenAI's; generate() has neither
+        if args.get(name) in (0, 0.0, None):
+            args.pop(name, None)
+        elif name in args:
+            raise errors.InvalidParameter(
+                "%s is not supported by Hugging Face generate()" % name,
+                hint="Use repetition_penalty (1.0 = none, > 1.0 discourages repeats) instead.")
     if "eos_token" in args:
         tokenizer = getattr(pipe, "tokenizer", None)
         args["eos_token_id"] = tokenizer.convert_tokens_to_ids(args.pop("eos_token"))

@@ -106,7 +106,8 @@ def test_feature_extraction(tconn):
 
 
 # The tiny chat model's first 7 ids are special tokens, which replies strip.
-CHAT_ARGS = {"max_tokens": 8, "min_new_tokens": 8, "do_sample": False, "suppress_tokens": list(range(7))}
+CHAT_ARGS = {"max_tokens": 8, "min_new_tokens": 8, "do_sample": False, "suppress_tokens": list(range(7)),
+             "presence_penalty": 0, "top_p": 1.0}  # as PostgresML's SDK sends them
 
 
 def test_chat(tconn):
@@ -211,6 +212,8 @@ def test_pg_cancel_backend_stops_generation(server, store):
      "inputs => ARRAY['x'])", None, "42501", "is not trusted to run remote code"),
     ("SELECT pgml.transform('{\"task\": \"text-classification\", \"model\": \"t/cls\", \"load_in_8bit\": true}'::jsonb, "
      "inputs => ARRAY['x'])", None, "58P01", "bitsandbytes"),
+    ("SELECT pgml.transform('{\"task\": \"text-generation\", \"model\": \"t/gpt2\"}'::jsonb, "
+     "'{\"presence_penalty\": 0.5}', ARRAY['x'])", None, "22023", "presence_penalty is not supported"),
     ("SELECT * FROM pgml.transform_stream('{\"task\": \"text-classification\", \"model\": \"t/cls\"}'::jsonb, '{}', 'x')",
      None, "22023", "transform_stream streams text generation"),
 ])
