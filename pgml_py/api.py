@@ -61,7 +61,7 @@ def parse_kwargs(kwargs, name="kwargs"):
 @entry
 def embed(transformer, text, kwargs):
     from .hf import embed as core
-    return core.embed(transformer, [text], parse_kwargs(kwargs), current_settings())[0].tolist()
+    return real_array_literals(core.embed(transformer, [text], parse_kwargs(kwargs), current_settings()))[0]
 
 
 @entry
@@ -69,7 +69,15 @@ def embed_batch(transformer, inputs, kwargs):
     from .hf import embed as core
     if not inputs:
         return []
-    return core.embed(transformer, list(inputs), parse_kwargs(kwargs), current_settings()).tolist()
+    return real_array_literals(core.embed(transformer, list(inputs), parse_kwargs(kwargs), current_settings()))
+
+
+def real_array_literals(vectors):
+    """Each row as REAL[] text. 9 significant digits give back the same float32."""
+    if len(vectors) == 0:
+        return []
+    row_format = "{" + ",".join(["%.9g"] * vectors.shape[1]) + "}"
+    return [row_format % tuple(row) for row in vectors.tolist()]
 
 
 @entry

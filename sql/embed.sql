@@ -1,21 +1,33 @@
 ------------------------------------------------------------------------------------------
 -- Embeddings (api.md §6). IMMUTABLE so they can back GENERATED columns and indexes.
+-- The Python side returns each vector as REAL[] text ('%.9g' round-trips float32 exactly):
+-- PL/Python would otherwise repr() and re-parse every float, about 6% of a batch's time.
 ------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION pgml._embed_text(transformer TEXT, "text" TEXT, kwargs JSONB)
+RETURNS TEXT AS $$
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].embed(transformer=transformer, text=text, kwargs=kwargs)
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION pgml._embed_batch_text(transformer TEXT, inputs TEXT[], kwargs JSONB)
+RETURNS SETOF TEXT AS $$
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].embed_batch(transformer=transformer, inputs=inputs, kwargs=kwargs)
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+
 CREATE OR REPLACE FUNCTION pgml.embed(
     transformer TEXT,          -- model: hub name (looked up in pgml.model_store first) or path
     "text" TEXT,               -- the text to embed
     kwargs JSONB DEFAULT '{}'  -- constructor keys (device, revision, ...) and encode() keys
 ) RETURNS REAL[] AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
-return GD["pgml_api"].embed(transformer=transformer, text=text, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+SELECT pgml._embed_text(transformer, "text", kwargs)::REAL[]
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION pgml.embed(
     transformer TEXT,          -- model: hub name (looked up in pgml.model_store first) or path
     inputs TEXT[],             -- texts to embed in one batch; one row each, in input order
     kwargs JSONB DEFAULT '{}'  -- constructor keys (device, revision, ...) and encode() keys
 ) RETURNS SETOF REAL[] AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
-return GD["pgml_api"].embed_batch(transformer=transformer, inputs=inputs, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+SELECT e::REAL[] FROM pgml._embed_batch_text(transformer, inputs, kwargs) AS e
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE;
 
