@@ -189,8 +189,12 @@ def generation_args(args, pipe):
 
 
 def to_json(value):
-    """numpy/torch values to plain JSON."""
+    """numpy/torch values and images (segmentation masks, depth maps) to plain JSON."""
     def default(obj):
+        from . import media
+        image = media.image_json(obj)
+        if image is not None:
+            return image
         if hasattr(obj, "tolist"):
             return obj.tolist()
         if hasattr(obj, "item"):
@@ -207,7 +211,7 @@ def prepare_inputs(task_name, inputs, chat_inputs, byte_inputs=None):
             raise errors.InvalidParameter("inputs must not be empty",
                                           hint="Pass inputs => ARRAY[pg_read_binary_file('a.wav')].")
         from . import media
-        return media.decode(task_name, [bytes(item) for item in byte_inputs])
+        return media.decode(task_name, list(byte_inputs))
     if chat_inputs is not None:
         if not is_chat(task_name):
             raise errors.InvalidParameter(
@@ -264,8 +268,12 @@ def run(task, args, inputs=None, chat_inputs=None, settings=None, check_for_inte
     """The pipeline output for inputs, shaped as PostgresML returns it, as JSON text."""
     task = parse_task(task)
     name = normalize_task_name(task["task"])
+    check_task_name(name)
     prepared = prepare_inputs(name, inputs, chat_inputs, byte_inputs)
     pipe = get_pipeline(task, settings)
+    if byte_inputs is not None:
+        from . import media
+        prepared = media.for_pipeline(name, prepared, pipe)  # resampled to the model's rate
     args = generation_args(args, pipe) if is_generating(name) else dict(args)
     args.pop("cache", None)
     if check_for_interrupts and is_generating(name):

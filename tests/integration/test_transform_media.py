@@ -90,9 +90,6 @@ def test_stereo_and_float_wav_are_read(mconn):
     assert same_classes(stereo[0], mono[0])
 
 
-@pytest.mark.xfail(strict=True, raises=psycopg.Error,
-                   reason="transform.run must pass decoded audio through media.for_pipeline once the pipeline "
-                          "is loaded: the pipelines resample only with torchaudio, which is not installed")
 def test_other_sampling_rates_are_resampled(mconn):
     at_16k = transform(mconn, AUDIO_CLS, {}, [media.wav_bytes(frequency=440)])
     at_8k = transform(mconn, AUDIO_CLS, {}, [media.wav_bytes(frequency=440, sampling_rate=8000)])
@@ -151,8 +148,6 @@ def test_bad_input(mconn, expect_error, task, inputs, sqlstate, text):
     assert error.diag.message_hint
 
 
-@pytest.mark.xfail(strict=True, reason="transform.prepare_inputs calls bytes(None) on a NULL element "
-                                        "(TypeError) before media.decode can report it")
 def test_null_element(mconn, expect_error):
     error = expect_error(mconn, "SELECT pgml.transform(%s::jsonb, '{}', %s::bytea[])",
                          (json.dumps(IMAGE_CLS), [media.png_bytes(), None]))
