@@ -14,17 +14,19 @@ from . import transform
 POLL_SECONDS = 0.1
 
 
-def prompt_ids(pipe, text_input, chat_inputs):
-    """Token ids of the prompt: the text, or the chat rendered with the model's template."""
+def prompt_ids(pipe, text_input, chat_inputs, template=None):
+    """Token ids of the prompt: the text, or the chat rendered with the model's template (or
+    the call's chat_template)."""
     tokenizer = pipe.tokenizer
     if chat_inputs is not None:
         messages = transform.prepare_inputs("conversational", None, chat_inputs)[0]
-        if not getattr(tokenizer, "chat_template", None):
+        template = template or getattr(tokenizer, "chat_template", None)
+        if not template:
             raise errors.InvalidParameter(
                 "the model has no chat template, so chat inputs cannot be rendered",
                 hint='Pass args => \'{"chat_template": "..."}\' or use a chat model.')
-        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                             return_dict=True)
+        return tokenizer.apply_chat_template(messages, chat_template=template, add_generation_prompt=True,
+                                             return_tensors="pt", return_dict=True)
     return tokenizer(text_input, return_tensors="pt")
 
 
@@ -43,7 +45,7 @@ def stream(task, args, text_input=None, chat_inputs=None, settings=None, check_f
     pipe = transform.get_pipeline(task, settings)
     args = transform.generation_args(args, pipe)
     args.pop("cache", None)
-    inputs = prompt_ids(pipe, text_input, chat_inputs)
+    inputs = prompt_ids(pipe, text_input, chat_inputs, args.pop("chat_template", None))
     inputs = {k: v.to(pipe.model.device) for k, v in inputs.items()}
 
     stop = threading.Event()

@@ -5,6 +5,7 @@ are the call's kwargs. Pipelines are cached per connection by the whole task obj
 Summarization, translation, text2text and question answering were removed from
 transformers 5: seq2seq.py and question_answering.py run them with the old output shapes.
 """
+import contextlib
 import json
 
 from .. import cache, device, errors, models_store
@@ -183,9 +184,22 @@ def generation_args(args, pipe):
     if "eos_token" in args:
         tokenizer = getattr(pipe, "tokenizer", None)
         args["eos_token_id"] = tokenizer.convert_tokens_to_ids(args.pop("eos_token"))
-    if "chat_template" in args and getattr(pipe, "tokenizer", None) is not None:
-        pipe.tokenizer.chat_template = args.pop("chat_template")
     return args
+
+
+@contextlib.contextmanager
+def chat_template(pipe, template):
+    """The call's chat_template for this call only: the pipeline is cached and shared."""
+    tokenizer = getattr(pipe, "tokenizer", None)
+    if template is None or tokenizer is None:
+        yield
+        return
+    saved = tokenizer.chat_template
+    tokenizer.chat_template = template
+    try:
+        yield
+    finally:
+        tokenizer.chat_template = saved
 
 
 def to_json(value):
@@ -285,7 +299,8 @@ def run(task, args, inputs=None, chat_inputs=None, settings=None, check_for_inte
         args.setdefault("truncation", True)  # long texts are cut to the model's length
     try:
         if is_chat(name):
-            output = pipe(prepared[0], **args)
+            with chat_template(pipe, args.pop("chat_template", None)):
+                output = pipe(prepared[0], **args)
             return to_json([reply(output)])
         output = pipe(prepared, **args)
     except (TypeError, ValueError) as e:

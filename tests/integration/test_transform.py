@@ -100,6 +100,39 @@ def test_question_answering_one_and_many(tconn):
     assert isinstance(many, list) and many == [one, one]
 
 
+def test_task_object_options(tconn, expect_error):
+    base = {"task": "text-classification", "model": "t/cls"}
+    as_float32 = transform(tconn, dict(base, torch_dtype="float32", revision="main"), {}, ["good data"])
+    assert as_float32 == transform(tconn, base, {}, ["good data"])
+    error = expect_error(tconn, "SELECT pgml.transform(%s::jsonb, inputs => ARRAY['x'])",
+                         (json.dumps(dict(base, torch_dtype="float99")),))
+    assert error.sqlstate == "22023" and "torch_dtype" in error.diag.message_primary
+
+
+def test_no_model_offline_says_which_model_to_pass(tconn, expect_error):
+    error = expect_error(tconn, "SELECT pgml.transform('summarization', inputs => ARRAY['x'])")
+    assert error.sqlstate == "22023" and "has no model" in error.diag.message_primary
+    assert '"model"' in error.diag.message_hint
+
+
+def test_chat_template_and_eos_token_args(tconn):
+    messages = [json.dumps({"role": "user", "content": "hello"})]
+    task = json.dumps({"task": "conversational", "model": "t/gpt2"})
+    template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+
+    def chat(args):
+        return tconn.execute("SELECT pgml.transform(%s::jsonb, %s::jsonb, %s::jsonb[])",
+                             (task, json.dumps(args), messages)).fetchone()[0][0]
+    before = chat(CHAT_ARGS)
+    custom = chat(dict(CHAT_ARGS, chat_template=template, eos_token="</s>"))
+    assert isinstance(custom, str) and custom.strip() and custom != before
+    assert chat(CHAT_ARGS) == before  # the template was for that call only
+    streamed = [r[0][0] for r in tconn.execute(
+        "SELECT pgml.transform_stream(%s::jsonb, %s::jsonb, %s::jsonb[])",
+        (task, json.dumps(dict(CHAT_ARGS, chat_template=template)), messages))]
+    assert "".join(streamed).strip() == custom.strip()
+
+
 def test_feature_extraction(tconn):
     out = transform(tconn, {"task": "feature-extraction", "model": "t/cls"}, {}, ["hello world"])
     assert len(out[0][0][0]) == 32
