@@ -20,7 +20,7 @@ SQL_SOURCES = sql/header.sql sql/bootstrap.sql sql/catalog.sql sql/utility.sql \
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
-.PHONY: FORCE all system venv demo start stop psql test unit-test sql-test integration-test bench
+.PHONY: FORCE all system venv demo start stop psql test bench tiny-models
 
 ifeq ($(wildcard $(PGXS)),)
 # No server headers yet (fresh machine): install them, then run the real install.
@@ -69,3 +69,7 @@ test: install
 
 bench: install
 	bash scripts/run-bench.sh
+
+# Tiny models (random weights) in the model store, for the README's examples offline.
+tiny-models: install
+	HF_HUB_OFFLINE=1 $$(bash scripts/test-venv.sh) scripts/tiny-models.py $(PGML_MODEL_STORE)
