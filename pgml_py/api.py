@@ -88,63 +88,56 @@ def chunk(splitter, text, kwargs):
 
 # ---- transform ---------------------------------------------------------------------------
 
+def generation_call(task, args, task_is_json):
+    """The keyword arguments every transform/transform_stream overload passes to the core."""
+    return dict(task=json.loads(task) if task_is_json else task, args=parse_kwargs(args, "args"),
+                settings=current_settings(), check_for_interrupts=db.check_for_interrupts)
+
+
 @entry
 def transform(task, args, inputs, task_is_json):
     from .hf import transform as core
-    return core.run(json.loads(task) if task_is_json else task, parse_kwargs(args, "args"),
-                    inputs=list(inputs), settings=current_settings(),
-                    check_for_interrupts=db.check_for_interrupts)
+    return core.run(inputs=list(inputs), **generation_call(task, args, task_is_json))
 
 
 @entry
 def transform_chat(task, args, inputs, task_is_json):
     from .hf import transform as core
-    return core.run(json.loads(task) if task_is_json else task, parse_kwargs(args, "args"),
-                    chat_inputs=list(inputs), settings=current_settings(),
-                    check_for_interrupts=db.check_for_interrupts)
+    return core.run(chat_inputs=list(inputs), **generation_call(task, args, task_is_json))
 
 
 @entry
 def transform_bytes(task, args, inputs, task_is_json):
     from .hf import transform as core
-    return core.run(json.loads(task) if task_is_json else task, parse_kwargs(args, "args"),
-                    byte_inputs=list(inputs), settings=current_settings(),
-                    check_for_interrupts=db.check_for_interrupts)
+    return core.run(byte_inputs=list(inputs), **generation_call(task, args, task_is_json))
 
 
 @entry
 def transform_stream(task, args, input, task_is_json):
     from .hf import stream as core
-    return entry_iterator(core.stream(json.loads(task) if task_is_json else task, parse_kwargs(args, "args"),
-                                      text_input=input, settings=current_settings(),
-                                      check_for_interrupts=db.check_for_interrupts))
+    return entry_iterator(core.stream(text_input=input, **generation_call(task, args, task_is_json)))
 
 
 @entry
 def transform_stream_chat(task, args, inputs, task_is_json):
     from .hf import stream as core
-    return entry_iterator(core.stream(json.loads(task) if task_is_json else task, parse_kwargs(args, "args"),
-                                      chat_inputs=list(inputs), settings=current_settings(),
-                                      check_for_interrupts=db.check_for_interrupts))
+    return entry_iterator(core.stream(chat_inputs=list(inputs), **generation_call(task, args, task_is_json)))
 
 
 def entry_iterator(rows):
     """A set-returning result: errors raised while PostgreSQL fetches rows are reported the
     same way as in @entry. The first row is computed now, so argument errors come at once."""
     rows = iter(rows)
-    first = entry(next)(rows, None)
 
-    def rest():
-        if first is None:
-            return
-        yield first
-        step = entry(next)
-        while True:
-            row = step(rows, None)
-            if row is None:
-                return
+    @entry
+    def transform_stream_row():
+        return next(rows, None)
+
+    def each(row):
+        while row is not None:
             yield row
-    return rest()
+            row = transform_stream_row()
+    return each(transform_stream_row())
 
 
 @entry
