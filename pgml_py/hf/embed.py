@@ -49,17 +49,24 @@ def load(model, constructor, device_name, settings, class_name="SentenceTransfor
                                hint="Check that the folder holds a complete save_pretrained() output.")
 
 
-def embed(model, texts, kwargs, settings):
-    """Embeddings of `texts` (a list) as a float32 numpy array, one row per text."""
-    constructor, encode_kwargs, use_cache = split_kwargs(model, kwargs)
+def cached_model(kind, class_name, model, constructor, use_cache, settings):
+    """The sentence-transformers model for a call, from this connection's cache when loaded:
+    access rules first, then the device, then load (shared by embed and rank)."""
+    constructor = dict(constructor)
     trust = hub.as_bool(constructor.get("trust_remote_code", False), "trust_remote_code")
     hub.check_allowed(model, trust, settings)
     device_name = device.choose(constructor.pop("device", None), settings.device)
-    key = ("embed", model, json.dumps(constructor, sort_keys=True, default=str), device_name)
-    encoder = cache.models.get_or_load(
-        key, "embed", model, device_name,
-        lambda: load(model, constructor, device_name, settings),
+    key = (kind, model, json.dumps(constructor, sort_keys=True, default=str), device_name)
+    return cache.models.get_or_load(
+        key, kind, model, device_name,
+        lambda: load(model, constructor, device_name, settings, class_name),
         settings.cache_max_models, use_cache)
+
+
+def embed(model, texts, kwargs, settings):
+    """Embeddings of `texts` (a list) as a float32 numpy array, one row per text."""
+    constructor, encode_kwargs, use_cache = split_kwargs(model, kwargs)
+    encoder = cached_model("embed", "SentenceTransformer", model, constructor, use_cache, settings)
     try:
         vectors = encoder.encode(texts, **encode_kwargs)
     except (TypeError, ValueError) as e:

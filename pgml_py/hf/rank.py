@@ -1,7 +1,5 @@
 """pgml.rank: re-rank documents for a query with a sentence-transformers CrossEncoder."""
-import json
-
-from .. import cache, device, errors
+from .. import errors
 from . import embed, hub
 
 
@@ -9,14 +7,7 @@ def rank(model, query, documents, kwargs, settings):
     """[(corpus_id, score, text or None)] by score, highest first; corpus_id is 0-based."""
     constructor, call_kwargs, use_cache = embed.split_kwargs(model, kwargs)
     call_kwargs.pop("show_progress_bar", None)
-    trust = hub.as_bool(constructor.get("trust_remote_code", False), "trust_remote_code")
-    hub.check_allowed(model, trust, settings)
-    device_name = device.choose(constructor.pop("device", None), settings.device)
-    key = ("rank", model, json.dumps(constructor, sort_keys=True, default=str), device_name)
-    encoder = cache.models.get_or_load(
-        key, "rank", model, device_name,
-        lambda: embed.load(model, constructor, device_name, settings, class_name="CrossEncoder"),
-        settings.cache_max_models, use_cache)
+    encoder = embed.cached_model("rank", "CrossEncoder", model, constructor, use_cache, settings)
     return_documents = hub.as_bool(call_kwargs.get("return_documents", False), "return_documents")
     if not documents:
         return []

@@ -1,0 +1,1 @@
+"""Classic machine learning: algorithms, metrics, model storage (train/deploy/predict build on these)."""
