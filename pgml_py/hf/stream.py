@@ -95,4 +95,9 @@ def stream(task, args, text_input=None, chat_inputs=None, settings=None, check_f
         if isinstance(e, (TypeError, ValueError)):
             raise errors.InvalidParameter("generate() rejected args: %s" % e,
                                           hint="Check args against generate()'s options.")
+        if isinstance(e, (RuntimeError, IndexError)):
+            raise errors.InvalidParameter(
+                "generation failed on this input: %s" % e,
+                detail="The model accepts at most %s tokens." % transform.max_length(pipe),
+                hint="Shorten the input or generate fewer tokens (max_new_tokens).")
         raise e

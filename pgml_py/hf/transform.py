@@ -13,7 +13,7 @@ from . import hub
 
 # Task names PostgresML accepts that transformers spells differently.
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification",
-           "text2text": "text2text-generation", "text-classification": "text-classification"}
+           "text2text": "text2text-generation"}
 CHAT_TASKS = ("conversational", "conversation", "chat")
 # Task-object keys that are ours, not the pipeline's.
 OWN_KEYS = ("task", "model", "cache", "device", "device_map", "torch_dtype", "dtype")

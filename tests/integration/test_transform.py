@@ -247,13 +247,18 @@ def test_pg_cancel_backend_stops_generation(server, store):
      "inputs => ARRAY['x'])", None, "58P01", "bitsandbytes"),
     ("SELECT pgml.transform('{\"task\": \"text-generation\", \"model\": \"t/gpt2\"}'::jsonb, "
      "'{\"presence_penalty\": 0.5}', ARRAY['x'])", None, "22023", "presence_penalty is not supported"),
+    ("SELECT * FROM pgml.transform_stream('{\"task\": \"text-generation\", \"model\": \"t/gpt2\"}'::jsonb, "
+     "'{\"max_new_tokens\": 20, \"min_new_tokens\": 20}', repeat('hello ', 8185))", None, "22023",
+     "generation failed"),
     ("SELECT * FROM pgml.transform_stream('{\"task\": \"text-classification\", \"model\": \"t/cls\"}'::jsonb, '{}', 'x')",
      None, "22023", "transform_stream streams text generation"),
 ])
 def test_bad_input(tconn, expect_error, query, params, sqlstate, text):
     error = expect_error(tconn, query, params)
     assert error.sqlstate == sqlstate, str(error)
-    assert text in error.diag.message_primary
+    # An error after a stream's first row comes as PL/Python's "error fetching next item from
+    # iterator", with ours in the detail.
+    assert text in error.diag.message_primary + (error.diag.message_detail or "")
     assert error.diag.message_hint
 
 
