@@ -210,7 +210,8 @@ def test_statement_timeout_stops_generation(server, store, streaming):
                          (task,)).fetchone()[0]
 
 
-def test_pg_cancel_backend_stops_generation(server, store):
+@pytest.mark.parametrize("streaming", [False, True])
+def test_pg_cancel_backend_stops_generation(server, store, streaming):
     with server.connect() as c, server.connect() as admin:
         c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
         pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
@@ -219,9 +220,11 @@ def test_pg_cancel_backend_stops_generation(server, store):
         timer = threading.Timer(1.0, lambda: admin.execute("SELECT pg_cancel_backend(%s)", (pid,)))
         timer.start()
         started = time.time()
+        long_generation = '{"max_new_tokens": 8000, "min_new_tokens": 8000}'
+        query = ("SELECT count(*) FROM pgml.transform_stream(%s::jsonb, %s::jsonb, 'hello')" if streaming
+                 else "SELECT pgml.transform(%s::jsonb, %s::jsonb, ARRAY['hello'])")
         with pytest.raises(psycopg.errors.QueryCanceled):
-            c.execute("SELECT pgml.transform(%s::jsonb, '{\"max_new_tokens\": 8000, \"min_new_tokens\": 8000}', "
-                      "ARRAY['hello'])", (task,))
+            c.execute(query, (task, long_generation))
         timer.join()
         assert time.time() - started < 3.0
         assert c.execute("SELECT 1").fetchone() == (1,)
