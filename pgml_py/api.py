@@ -263,3 +263,38 @@ def validate_python_dependencies():
 def xgboost_version():
     import xgboost  # installed as xgboost-cpu, so ask the module, not the distribution
     return xgboost.__version__
+
+
+# ---- sklearn metrics (api.md §3) ---------------------------------------------------------
+
+@entry
+def sklearn_f1_score(ground_truth, y_hat):
+    from .ml import metrics
+    return metrics.f1_score(ground_truth, y_hat)
+
+
+@entry
+def sklearn_r2_score(ground_truth, y_hat):
+    from .ml import metrics
+    return metrics.r2_score(ground_truth, y_hat)
+
+
+@entry
+def sklearn_regression_metrics(ground_truth, y_hat):
+    from .ml import metrics
+    return json.dumps(metrics.regression_metrics(ground_truth, y_hat))
+
+
+@entry
+def sklearn_classification_metrics(ground_truth, y_hat, num_classes):
+    from .ml import metrics
+    return json.dumps(metrics.classification_metrics(ground_truth, y_hat, num_classes))
+
+
+# ---- datasets (api.md §11) ---------------------------------------------------------------
+
+@entry
+def load_dataset(source, subset, limit, kwargs):
+    from . import datasets
+    return datasets.load(db, source, subset, limit, parse_kwargs(kwargs if kwargs is not None else "{}"),
+                         offline=current_settings().huggingface_offline)

@@ -1,0 +1,13 @@
+------------------------------------------------------------------------------------------
+-- load_dataset (api.md §11): a builtin toy dataset (breast_cancer, diabetes, digits, iris,
+-- linnerud, wine) or a Hugging Face dataset into table pgml."<source>", replacing it.
+------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION pgml.load_dataset(
+    source TEXT,                -- a builtin name, or a Hugging Face dataset name or path
+    subset TEXT DEFAULT NULL,   -- the Hugging Face configuration (datasets' `name`)
+    "limit" BIGINT DEFAULT NULL, -- at most this many rows; NULL = all
+    kwargs JSONB DEFAULT '{}'   -- more keyword arguments of datasets.load_dataset
+) RETURNS TABLE (table_name TEXT, rows BIGINT) AS $$
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].load_dataset(source=source, subset=subset, limit=limit, kwargs=kwargs)
+$$ LANGUAGE plpython3u VOLATILE;
