@@ -298,3 +298,17 @@ def load_dataset(source, subset, limit, kwargs):
     from . import datasets
     return datasets.load(db, source, subset, limit, parse_kwargs(kwargs if kwargs is not None else "{}"),
                          offline=current_settings().huggingface_offline)
+
+
+# ---- deploy (api.md §9) ------------------------------------------------------------------
+
+@entry
+def deploy_model(model_id):
+    from .ml import deploy as core
+    return core.deploy_model(db, model_id)
+
+
+@entry
+def deploy(project_name, strategy, algorithm):
+    from .ml import deploy as core
+    return core.deploy_project(db, project_name, strategy, algorithm)
