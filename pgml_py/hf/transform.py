@@ -51,13 +51,11 @@ def is_chat(task_name):
 
 def torch_dtype(name):
     """A dtype name ("float16", "bfloat16", "auto") as from_pretrained expects it."""
-    if name in (None, "auto") or not isinstance(name, str):
-        return name
-    import torch
-    value = getattr(torch, name.replace("torch.", ""), None)
-    if not isinstance(value, torch.dtype):
+    from .seq2seq import as_dtype
+    try:
+        return as_dtype(name)
+    except ValueError:
         raise errors.bad_argument("torch_dtype", "a torch dtype name such as float16", repr(name))
-    return value
 
 
 def check_quantization(task):
