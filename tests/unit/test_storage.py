@@ -53,7 +53,7 @@ def _models():
                                   pp.RobustScaler(), pp.StandardScaler(), lm.Ridge()),
            xgboost.XGBRegressor(**n), xgboost.XGBRFRegressor(**n),
            lightgbm.LGBMRegressor(verbose=-1, **n),
-           catboost.CatBoostRegressor(iterations=5, verbose=False)]
+           catboost.CatBoostRegressor(iterations=5, verbose=False, allow_writing_files=False)]
     pos = [en.HistGradientBoostingRegressor(max_iter=5, loss=loss) for loss in ("poisson", "gamma")]
     cls = [lm.LogisticRegression(), lm.Perceptron(), svm.SVC(probability=True), svm.NuSVC(),
            svm.LinearSVC(), lm.RidgeClassifier(), lm.SGDClassifier(),
@@ -64,7 +64,7 @@ def _models():
            en.RandomForestClassifier(**n), en.GradientBoostingClassifier(**n),
            en.HistGradientBoostingClassifier(max_iter=5), xgboost.XGBClassifier(**n),
            xgboost.XGBRFClassifier(**n), lightgbm.LGBMClassifier(verbose=-1, **n),
-           catboost.CatBoostClassifier(iterations=5, verbose=False)]
+           catboost.CatBoostClassifier(iterations=5, verbose=False, allow_writing_files=False)]
     clu = [cluster.AffinityPropagation(), cluster.Birch(), cluster.KMeans(3, n_init=1),
            cluster.MiniBatchKMeans(3, n_init=1), cluster.MeanShift(), decomposition.PCA(2)]
     joint = [lm.BayesianRidge(), lm.ARDRegression(), lm.SGDRegressor(),
@@ -231,7 +231,7 @@ def test_pickle_payload_under_every_path_runs_nothing(tmp_path):
     for target, est in [("reg", _ridge()), (None, Birch()), ("joint", MultiOutputRegressor(lgbm)),
                         ("bin", xgboost.XGBClassifier(n_estimators=2)),
                         ("bin", lightgbm.LGBMClassifier(n_estimators=2, verbose=-1)),
-                        ("bin", catboost.CatBoostClassifier(iterations=2, verbose=False))]:
+                        ("bin", catboost.CatBoostClassifier(iterations=2, verbose=False, allow_writing_files=False))]:
         files = storage.dump(_fit(target, est))
         for i in range(len(files)):   # each stored file in turn replaced by the payload
             _assert_refused(files[:i] + [(files[i][0], payload)] + files[i + 1:], marker)
@@ -292,7 +292,7 @@ def test_dump_and_load_never_import_torch():
         X = np.random.rand(30, 3); y = (X[:, 0] > .5).astype(int)
         for est in (RandomForestClassifier(n_estimators=2), xgboost.XGBClassifier(n_estimators=2),
                     lightgbm.LGBMClassifier(n_estimators=2, verbose=-1),
-                    catboost.CatBoostClassifier(iterations=2, verbose=False)):
+                    catboost.CatBoostClassifier(iterations=2, verbose=False, allow_writing_files=False)):
             storage.load(storage.dump(est.fit(X, y))).predict_proba(X)
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers")))
     """
