@@ -312,3 +312,46 @@ def deploy_model(model_id):
 def deploy(project_name, strategy, algorithm):
     from .ml import deploy as core
     return core.deploy_project(db, project_name, strategy, algorithm)
+
+
+# ---- train / predict (api.md §7, §9) ------------------------------------------------------
+
+@entry
+def train(project_name, task, relation_name, y_column_name, algorithm, hyperparams, search, search_params,
+          search_args, test_size, test_sampling, runtime, automatic_deploy, materialize_snapshot, preprocess):
+    from .ml import train as core
+    from .progress import Progress
+    if project_name is None:
+        raise errors.NullValueNotAllowed("project_name must not be NULL", hint="Name the project.")
+    if parse_kwargs(preprocess if preprocess is not None else "{}", "preprocess"):
+        raise errors.FeatureNotSupported("preprocess is not supported by this build yet",
+                                         hint="Encode, impute and scale in a view, and train on the view.")
+    return core.train(
+        db, project_name, task=task, relation_name=relation_name, y_column_name=y_column_name,
+        algorithm=algorithm or "linear",
+        hyperparams=parse_kwargs(hyperparams if hyperparams is not None else "{}", "hyperparams"),
+        search_method=search,
+        search_params=parse_kwargs(search_params if search_params is not None else "{}", "search_params"),
+        search_args=parse_kwargs(search_args if search_args is not None else "{}", "search_args"),
+        test_size=test_size, test_sampling=test_sampling or "stratified", runtime=runtime,
+        automatic_deploy=automatic_deploy, materialize_snapshot=bool(materialize_snapshot),
+        n_threads=current_settings().omp_num_threads, progress=Progress(db.notice),
+        check_for_interrupts=db.check_for_interrupts)
+
+
+@entry
+def predict(project_name, model_id, features, kind):
+    """Every array form of predict*, decompose: kind names the SQL function."""
+    from .ml import predict as core
+    if model_id is None:
+        model_id = core.deployed_model_id(db, project_name)
+    model = core.load(db, model_id, current_settings().cache_max_models)
+    if kind == "predict_proba":
+        return model.predict_proba(features).reshape(-1).tolist()
+    if kind == "predict_joint" and model.task != "regression":
+        raise errors.InvalidParameter("predict_joint is for regression models, not %s" % model.task,
+                                      hint="Use pgml.predict for this project.")
+    predictions = model.predict(features).reshape(-1)
+    if kind == "predict":
+        return float(predictions[0])
+    return predictions.tolist()

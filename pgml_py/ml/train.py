@@ -1,0 +1,163 @@
+"""pgml.train (api.md §7): project → snapshot → fit (with search) → metrics → catalog rows and
+model files → automatic deploy, all in the caller's transaction, so a train that fails leaves
+the catalog exactly as it was (the ERROR rolls everything back)."""
+import json
+import time
+
+import numpy as np
+
+from .. import errors
+from . import algorithms, metrics, search, snapshot, storage
+from .predict import LABELS_FILE
+
+SUPERVISED = ("regression", "classification")
+PART_BYTES = 100 * 1024 * 1024
+
+
+def find_project(db, name):
+    rows = db.execute("SELECT id, task::pg_catalog.text AS task FROM pgml.projects WHERE name = $1",
+                      [name], ["text"])
+    return rows[0] if rows else None
+
+
+def project_for(db, name, task):
+    """(project id, task label): the existing project, or a new one when a task is given."""
+    project = find_project(db, name)
+    if project is None:
+        if task is None:
+            raise errors.InvalidParameter(
+                'project "%s" does not exist. To create a new project, you must specify a `task`.' % name,
+                hint="Pass task => 'regression' (or classification, clustering, decomposition).")
+        task = algorithms.normalize_task(task)
+        row = db.execute("INSERT INTO pgml.projects (name, task) VALUES ($1, $2::pgml.task) RETURNING id",
+                         [name, task], ["text", "text"])
+        return row[0]["id"], task
+    if task is not None and algorithms.normalize_task(task) != project["task"]:
+        raise errors.InvalidParameter(
+            'project "%s" already exists with a different task: %s' % (name, project["task"]),
+            hint="Train it as %s, or choose another project name." % project["task"])
+    return project["id"], project["task"]
+
+
+def snapshot_for(db, project_id, task, relation_name, y_column_names, test_size, test_sampling, materialize):
+    if relation_name is None:
+        rows = db.execute("""SELECT snapshot_id FROM pgml.models WHERE project_id = $1 AND snapshot_id IS NOT NULL
+                             ORDER BY created_at DESC, id DESC LIMIT 1""", [project_id], ["int8"])
+        if not rows:
+            raise errors.InvalidParameter(
+                "You must pass a `relation_name` and `y_column_name` to snapshot the first time",
+                hint="Pass relation_name => 'schema.table' (and y_column_name for a supervised task).")
+        return rows[0]["snapshot_id"]
+    if task in SUPERVISED and not y_column_names:
+        raise errors.InvalidParameter(
+            "You must pass a `y_column_name` when you pass a `relation_name` for a supervised task",
+            hint="Pass y_column_name => 'the label column'.")
+    if test_size is None or test_size < 0:
+        raise errors.bad_argument("test_size", "a fraction below 1 or a row count of at least 1", test_size)
+    return snapshot.create(db, relation_name, y_column_names or None, test_size, test_sampling, materialize)
+
+
+def encode_labels(task, dataset):
+    """Classification labels as codes 0..k-1 (XGBoost requires them) and the original values."""
+    if task != "classification" or dataset.label_classes is not None:
+        return dataset.label_classes
+    classes, codes = np.unique(dataset.y_train, return_inverse=True)
+    lookup = {value: code for code, value in enumerate(classes.tolist())}
+    dataset.y_train = codes.astype(np.float32)
+    dataset.y_test = np.array([lookup.get(v, np.nan) for v in dataset.y_test.tolist()], dtype=np.float32)
+    return classes.tolist()
+
+
+def test_metrics(task, estimator, dataset):
+    """The metrics of §7.10 on the test rows, plus score_time."""
+    started = time.perf_counter()
+    X, y = dataset.X_test, dataset.y_test
+    if len(X) == 0:
+        return {}
+    method = algorithms.prediction_method(estimator)
+    y_pred = getattr(estimator, method)(X) if method == "predict" else None
+    y_proba = estimator.predict_proba(X) if task == "classification" and hasattr(estimator, "predict_proba") else None
+    if y_pred is not None and task != "regression":
+        y_pred = np.asarray(y_pred).reshape(len(X), -1)[:, 0]
+    result = metrics.compute(task, y, y_pred, y_proba, X=X, model=estimator,
+                             classes=getattr(estimator, "classes_", None))
+    result["score_time"] = time.perf_counter() - started
+    return result
+
+
+def store_files(db, model_id, files):
+    for path, data in files:
+        for part, start in enumerate(range(0, max(len(data), 1), PART_BYTES)):
+            db.execute("INSERT INTO pgml.files (model_id, path, part, data) VALUES ($1, $2, $3, $4)",
+                       [model_id, path, part, data[start:start + PART_BYTES]], ["int8", "text", "int4", "bytea"])
+
+
+def auto_deploy(db, project_id, task, model_id, new_metrics):
+    """§7.12: deploy unless the deployed model is strictly better on the target metric."""
+    rows = db.execute("""SELECT m.metrics::pg_catalog.text AS metrics FROM pgml.deployments d
+                         JOIN pgml.models m ON m.id = d.model_id WHERE d.project_id = $1
+                         ORDER BY d.created_at DESC, d.id DESC LIMIT 1""", [project_id], ["int8"])
+    current = json.loads(rows[0]["metrics"] or "null") if rows else None
+    if rows and not metrics.is_better(task, new_metrics, current):
+        return False
+    db.execute("INSERT INTO pgml.deployments (project_id, model_id, strategy) VALUES ($1, $2, 'new_score')",
+               [project_id, model_id], ["int8", "int8"])
+    return True
+
+
+def train(db, project_name, task=None, relation_name=None, y_column_name=None, algorithm="linear",
+          hyperparams=None, search_method=None, search_params=None, search_args=None, test_size=0.25,
+          test_sampling="stratified", runtime=None, automatic_deploy=True, materialize_snapshot=False,
+          preprocess=None, n_threads=1, progress=None, check_for_interrupts=None):
+    """Returns [(project, task with dashes, algorithm, deployed)]."""
+    notice = progress or (lambda message: None)
+    project_id, task = project_for(db, project_name, task)
+    algorithm, task = algorithms.resolve(algorithm, task)
+    if isinstance(y_column_name, str):
+        y_column_name = [y_column_name]
+    hyperparams, search_params, search_args = hyperparams or {}, search_params or {}, search_args or {}
+    candidates = search.candidates(hyperparams, search_method, search_params, search_args)
+    cv = search.default_cv(search_method, search_params, search_args)
+
+    snapshot_id = snapshot_for(db, project_id, task, relation_name, y_column_name, test_size, test_sampling,
+                               materialize_snapshot)
+    notice("snapshot %d: reading rows" % snapshot_id)
+    dataset = snapshot.load(db, snapshot_id)
+    label_classes = encode_labels(task, dataset)
+    notice("snapshot %d: %d training rows, %d test rows, %d features"
+           % (snapshot_id, len(dataset.X_train), len(dataset.X_test), dataset.num_features))
+
+    model_id = db.execute("""
+        INSERT INTO pgml.models (project_id, snapshot_id, num_features, algorithm, runtime, hyperparams,
+                                 status, search, search_params, search_args)
+        VALUES ($1, $2, $3, $4, COALESCE($5, 'python')::pgml.runtime, $6::jsonb, 'in_progress', $7, $8::jsonb, $9::jsonb)
+        RETURNING id""", [project_id, snapshot_id, dataset.num_features, algorithm, runtime, json.dumps(hyperparams),
+                          search_method, json.dumps(search_params), json.dumps(search_args)],
+        ["int8", "int8", "int4", "text", "text", "text", "text", "text", "text"])[0]["id"]
+
+    def fit_progress(done, total, elapsed):
+        eta = elapsed / done * (total - done) if done else 0.0
+        notice("fit %d of %d (%s), %.1f s elapsed, about %.1f s left" % (done, total, algorithm, elapsed, eta))
+
+    started = time.perf_counter()
+    best, estimator, search_results = search.run(
+        task, algorithm, dataset.X_train, dataset.y_train, candidates, cv, n_threads=n_threads,
+        check_for_interrupts=check_for_interrupts, progress=fit_progress,
+        X_test=dataset.X_test, y_test=dataset.y_test)
+    fit_time = time.perf_counter() - started
+    notice("computing metrics on %d test rows" % len(dataset.X_test))
+    model_metrics = test_metrics(task, estimator, dataset)
+    model_metrics["fit_time"] = fit_time
+    if search_results is not None:
+        model_metrics["search_results"] = search_results
+
+    files = storage.dump(estimator)
+    if label_classes is not None:
+        files.append((LABELS_FILE, json.dumps(label_classes).encode()))
+    store_files(db, model_id, files)
+    db.execute("UPDATE pgml.models SET status = 'successful', hyperparams = $2::jsonb, metrics = $3::jsonb WHERE id = $1",
+               [model_id, json.dumps(best), json.dumps(model_metrics)], ["int8", "text", "text"])
+    deployed = False
+    if automatic_deploy is None or automatic_deploy:
+        deployed = auto_deploy(db, project_id, task, model_id, model_metrics)
+    return [(project_name, task.replace("_", "-"), algorithm, deployed)]

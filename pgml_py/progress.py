@@ -1,0 +1,15 @@
+"""Progress of long work as NOTICEs: the first step, then at most one every few seconds, so a
+quick train stays quiet and a long one shows counts and an ETA."""
+import time
+
+
+class Progress:
+    def __init__(self, notice, every_seconds=2.0, clock=time.monotonic):
+        self.notice, self.every, self.clock = notice, every_seconds, clock
+        self.last = None
+
+    def __call__(self, message, force=False):
+        now = self.clock()
+        if force or self.last is None or now - self.last >= self.every:
+            self.last = now
+            self.notice(message)

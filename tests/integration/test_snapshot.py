@@ -1,0 +1,376 @@
+"""pgml_py.ml.snapshot (api.md §2, §7.3, §7.6, §7.7) inside the real server: a temporary
+PL/Python function per connection calls create() and load() through api.entry, so errors
+surface with their SQLSTATE and hint. Covers relation resolution (public, search_path, other
+schemas, views, names that must be quoted), sampling and split sizes, encoding, the
+pgml.snapshots row and each error."""
+import json
+import time
+import uuid
+
+import numpy as np
+import pytest
+from psycopg import sql
+
+BODY = """
+from pgml_py import api, db
+from pgml_py.ml import snapshot
+import numpy as np
+
+def plain(a):
+    if a is None:
+        return None
+    a = np.asarray(a, dtype=np.float64)
+    return [[None if v != v else v for v in row] for row in a.tolist()] if a.ndim == 2 else \\
+        [None if v != v else v for v in a.tolist()]
+
+@api.entry
+def run():
+    sid = snapshot_id if snapshot_id is not None else snapshot.create(
+        db, rel, labels, size, sampling, materialize)
+    if not do_load:
+        return json.dumps({"id": sid})
+    ds = snapshot.load(db, sid)
+    out = {"id": sid, "train": list(ds.X_train.shape), "test": list(ds.X_test.shape),
+           "y_train_shape": None if ds.y_train is None else list(ds.y_train.shape),
+           "feature_names": ds.feature_names, "num_features": ds.num_features,
+           "label_classes": ds.label_classes,
+           "dtypes": [str(ds.X_train.dtype), None if ds.y_train is None else str(ds.y_train.dtype)]}
+    if full:
+        out.update(X_train=plain(ds.X_train), X_test=plain(ds.X_test), y_train=plain(ds.y_train),
+                   y_test=plain(ds.y_test))
+    return json.dumps(out)
+
+import json
+return run()
+"""
+
+
+def bootstrap_line(conn):
+    src = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'chunk' "
+                       "AND pronamespace = 'pgml'::regnamespace").fetchone()[0]
+    return next(line for line in src.splitlines() if "pgml_bootstrap.boot" in line)
+
+
+def install(conn):
+    conn.execute(
+        "CREATE FUNCTION pg_temp.snap(rel text, labels text[], size real, sampling text, "
+        "materialize boolean DEFAULT false, full boolean DEFAULT true, do_load boolean DEFAULT true, "
+        "snapshot_id bigint DEFAULT NULL) RETURNS jsonb AS $body$\n%s\n%s$body$ LANGUAGE plpython3u"
+        % (bootstrap_line(conn), BODY))
+
+
+@pytest.fixture
+def db(conn):
+    install(conn)
+    return conn
+
+
+def snap(conn, rel, labels, size=0.25, sampling="random", **kw):
+    args = ", ".join("%s => %%s" % k for k in kw)
+    query = "SELECT pg_temp.snap(%s::text, %s::text[], %s::real, %s::text" + (", " + args if args else "") + ")"
+    return conn.execute(query, (rel, labels, size, sampling, *kw.values())).fetchone()[0]
+
+
+def error(conn, rel, labels, size=0.25, sampling="random", **kw):
+    import psycopg
+    with pytest.raises(psycopg.Error) as info:
+        snap(conn, rel, labels, size, sampling, **kw)
+    return info.value
+
+
+def snapshot_row(conn, sid):
+    return conn.execute("SELECT relation_name, y_column_name, test_size, test_sampling::text, status, "
+                        "materialized, columns, analysis FROM pgml.snapshots WHERE id = %s", (sid,)).fetchone()
+
+
+@pytest.fixture(scope="module")
+def datasets(server):
+    with server.connect() as c:
+        for name in ("iris", "diabetes", "digits"):
+            c.execute("SELECT pgml.load_dataset(%s)", (name,))
+
+
+def table_rows(conn, query):
+    return [list(r) for r in conn.execute(query).fetchall()]
+
+
+# ---- numeric data sets -----------------------------------------------------------------------
+
+def test_iris_random_shapes_row_and_columns(db, datasets):
+    out = snap(db, "pgml.iris", ["target"], 0.25, "random")
+    assert out["train"] == [112, 4] and out["test"] == [38, 4]  # round(37.5) = 38, half away from zero
+    assert out["y_train_shape"] == [112] and out["dtypes"] == ["float32", "float32"]
+    assert out["feature_names"] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    assert out["num_features"] == 4 and out["label_classes"] is None
+    assert sorted(set(out["y_train"] + out["y_test"])) == [0.0, 1.0, 2.0]
+    rel, labels, size, sampling, status, materialized, columns, analysis = snapshot_row(db, out["id"])
+    assert (rel, labels, size, sampling, status, materialized) == \
+        ("pgml.iris", ["target"], 0.25, "random", "in_progress", False)
+    assert analysis == {"samples": 150}
+    assert [(c["name"], c["pg_type"], c["position"], c["label"], c["size"], c["array"]) for c in columns] == [
+        ("sepal_length", "real", 1, False, 1, False), ("sepal_width", "real", 2, False, 1, False),
+        ("petal_length", "real", 3, False, 1, False), ("petal_width", "real", 4, False, 1, False),
+        ("target", "integer", 5, True, 1, False)]
+    stats = columns[0]["statistics"]
+    train = np.array(out["X_train"])[:, 0]
+    assert stats["min"] == pytest.approx(train.min()) and stats["max"] == pytest.approx(train.max())
+    assert stats["mean"] == pytest.approx(train.mean(), rel=1e-5)
+    assert stats["missing"] == 0 and stats["distinct"] == len(set(train.tolist()))
+
+
+def test_random_reshuffles_on_every_load(db, datasets):
+    a = snap(db, "pgml.iris", ["target"], 0.25, "random")
+    b = snap(db, "pgml.iris", ["target"], 0.25, "random")
+    assert a["X_train"] != b["X_train"]
+    assert sorted(map(tuple, a["X_train"] + a["X_test"])) == sorted(map(tuple, b["X_train"] + b["X_test"]))
+
+
+def test_last_keeps_natural_order_and_takes_test_rows_from_the_end(db, datasets):
+    out = snap(db, "pgml.iris", ["target"], 0.2, "last")
+    rows = table_rows(db, "SELECT sepal_length::float8, sepal_width::float8, petal_length::float8, "
+                          "petal_width::float8, target FROM pgml.iris")
+    X = [[float(np.float32(v)) for v in r[:4]] for r in rows]
+    assert out["train"] == [120, 4] and out["test"] == [30, 4]
+    assert out["X_train"] == X[:120] and out["X_test"] == X[120:]
+    assert out["y_test"] == [float(r[4]) for r in rows[120:]]
+
+
+def test_stratified_keeps_class_proportions(db, datasets):
+    for _ in range(3):
+        out = snap(db, "pgml.iris", ["target"], 0.25, "stratified")
+        test = np.array(out["y_test"])
+        train = np.array(out["y_train"])
+        assert len(test) == 38
+        counts = sorted(int((test == c).sum()) for c in (0, 1, 2))
+        assert counts == [12, 13, 13]  # 50 × 38/150 = 12.67 each
+        assert all(int((train == c).sum()) + int((test == c).sum()) == 50 for c in (0, 1, 2))
+
+
+def test_stratified_digits_has_every_class_in_proportion(db, datasets):
+    out = snap(db, "pgml.digits", ["target"], 0.5, "stratified", full=True)
+    train, test = np.array(out["y_train"]), np.array(out["y_test"])
+    for c in range(10):
+        total = (train == c).sum() + (test == c).sum()
+        assert abs((test == c).sum() - total / 2) <= 1
+
+
+def test_test_size_above_one_is_a_row_count(db, datasets):
+    out = snap(db, "pgml.iris", ["target"], 10, "random", full=False)
+    assert out["train"] == [140, 4] and out["test"] == [10, 4]
+
+
+def test_digits_arrays_are_flattened(db, datasets):
+    out = snap(db, "pgml.digits", ["target"], 0.25, "last")
+    assert out["num_features"] == 64 and out["train"] == [1348, 64] and out["test"] == [449, 64]
+    assert out["feature_names"][:2] == ["image[0]", "image[1]"] and out["feature_names"][-1] == "image[63]"
+    first = db.execute("SELECT image FROM pgml.digits LIMIT 1").fetchone()[0]
+    assert out["X_train"][0] == np.asarray(first, dtype=float).ravel().tolist()
+    columns = snapshot_row(db, out["id"])[6]
+    assert columns[0]["array"] is True and columns[0]["size"] == 64 and columns[0]["pg_type"] == "smallint[]"
+
+
+def test_diabetes_regression_stratified_falls_back_to_random(db, datasets):
+    out = snap(db, "pgml.diabetes", ["target"], 0.1, "stratified", full=False)
+    assert out["train"] == [398, 10] and out["test"] == [44, 10] and out["label_classes"] is None
+
+
+def test_several_labels_and_no_labels(db, datasets):
+    out = snap(db, "pgml.iris", ["petal_width", "target"], 0.25, "stratified")
+    assert out["y_train_shape"] == [112, 2] and out["num_features"] == 3
+    assert out["feature_names"] == ["sepal_length", "sepal_width", "petal_length"]
+    out = snap(db, "pgml.iris", None, 0.25, "stratified")
+    assert out["y_train_shape"] is None and out["train"] == [112, 5] and out["y_test"] is None
+    assert snapshot_row(db, out["id"])[1] is None
+
+
+# ---- encoding ------------------------------------------------------------------------------
+
+@pytest.fixture
+def mixed(db):
+    name = "snap_mixed_%s" % uuid.uuid4().hex[:8]
+    db.execute(sql.SQL("""CREATE TABLE {} (color text, size varchar(5), flag boolean, n numeric(6,2),
+                          k bigint, tag char(2), label text)""").format(sql.Identifier(name)))
+    db.execute(sql.SQL("""INSERT INTO {} VALUES
+        ('red',   's',  true,  1.50, 10, 'aa', 'dog'),
+        ('blue',  NULL, false, NULL, 20, 'bb', 'cat'),
+        (NULL,    'm',  NULL,  2.25, NULL, 'aa', 'dog'),
+        ('red',   's',  true,  3.00, 40, 'aa', 'bird'),
+        ('green', 'l',  false, 4.00, 50, 'cc', 'cat'),
+        (NULL,    NULL, true,  5.00, 60, 'zz', 'dog')""").format(sql.Identifier(name)))
+    yield name
+    db.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+
+
+def test_text_features_nulls_and_labels_are_encoded(db, mixed):
+    out = snap(db, mixed, ["label"], 2, "last")
+    assert out["feature_names"] == ["color", "size", "flag", "n", "k", "tag"]
+    # Train rows 1-4: color red=1 blue=2 (NULL=0); size s=1 m=2; tag aa=1 bb=2.
+    assert out["X_train"] == [[1, 1, 1, 1.5, 10, 1], [2, 0, 0, None, 20, 2],
+                              [0, 2, None, 2.25, None, 1], [1, 1, 1, 3.0, 40, 1]]
+    # Test rows: green, l, cc and zz were never seen in training → NaN; NULL → 0.
+    assert out["X_test"] == [[None, None, 0, 4.0, 50, None], [0, 0, 1, 5.0, 60, None]]
+    assert out["label_classes"] == ["bird", "cat", "dog"]  # sorted
+    assert out["y_train"] == [2, 1, 2, 0] and out["y_test"] == [1, 2]
+    columns = {c["name"]: c for c in snapshot_row(db, out["id"])[6]}
+    assert columns["color"]["statistics"]["categories"] == {
+        "__NULL__": {"value": 0, "members": 1}, "red": {"value": 1, "members": 2},
+        "blue": {"value": 2, "members": 1}}
+    assert columns["color"]["statistics"]["missing"] == 1
+    assert columns["n"]["statistics"]["missing"] == 1 and columns["n"]["statistics"]["max"] == 3.0
+    assert columns["n"]["pg_type"] == "numeric(6,2)" and columns["tag"]["pg_type"] == "character(2)"
+    assert columns["label"]["label"] is True and columns["label"]["position"] == 7
+
+
+def test_bool_label_classes(db, mixed):
+    db.execute(sql.SQL("UPDATE {} SET flag = true WHERE flag IS NULL").format(sql.Identifier(mixed)))
+    out = snap(db, "public." + mixed, ["flag"], 0.25, "stratified")
+    assert out["label_classes"] == [False, True]
+    assert sorted(out["y_train"] + out["y_test"]) == [0, 0, 1, 1, 1, 1]
+    assert out["test"] == [2, 6] and sorted(out["y_test"]) == [0, 1]
+
+
+def test_null_label_is_an_error(db, mixed):
+    e = error(db, mixed, ["flag"])
+    assert e.sqlstate == "22004" and "NULL values" in str(e) and 'label column "flag"' in str(e)
+    assert "IS NULL" in e.diag.message_hint
+
+
+def test_mismatched_arrays_and_unsupported_types(db):
+    name = "snap_arr_%s" % uuid.uuid4().hex[:8]
+    db.execute("CREATE TABLE %s (v real[], m int[], y int)" % name)
+    db.execute("INSERT INTO %s VALUES ('{1,2,3}', '{{1,2},{3,4}}', 0), (NULL, '{{5,6},{7,NULL}}', 1), "
+               "('{4,5,6}', '{{1,1},{1,1}}', 1), ('{7,8,9}', '{{2,2},{2,2}}', 0)" % name)
+    out = snap(db, name, ["y"], 0.25, "last")
+    assert out["feature_names"] == ["v[0]", "v[1]", "v[2]", "m[0]", "m[1]", "m[2]", "m[3]"]
+    assert out["X_train"][1] == [None, None, None, 5, 6, 7, None]
+    db.execute("INSERT INTO %s VALUES ('{1,2}', '{{1,2},{3,4}}', 0)" % name)
+    e = error(db, name, ["y"])
+    assert e.sqlstate == "22000" and 'Mismatched array length for feature "v"' in str(e)
+    assert e.diag.message_hint
+    db.execute("ALTER TABLE %s ADD COLUMN doc jsonb" % name)
+    e = error(db, name, ["y"])
+    assert e.sqlstate == "0A000" and 'Type information missing for column "doc"' in str(e) and "jsonb" in str(e)
+    db.execute("DROP TABLE %s" % name)
+
+
+# ---- relation resolution -------------------------------------------------------------------
+
+def test_missing_relation_and_label(db, datasets):
+    e = error(db, "no_such_table_xyz", ["y"])
+    assert e.sqlstate == "42P01" and "could not be found in the public schema" in str(e)
+    assert "no_such_table_xyz" in str(e) and e.diag.message_hint
+    e = error(db, "nosuchschema.t", ["y"])
+    assert e.sqlstate == "42P01" and 'relation "nosuchschema.t" could not be found' in str(e)
+    e = error(db, "pgml.iris", ["species"])
+    assert e.sqlstate == "42703" and "Did you pass the correct `y_column_name`?" in str(e)
+    assert "sepal_length" in e.diag.message_hint
+    assert db.execute("SELECT count(*) FROM pgml.snapshots "
+                      "WHERE relation_name = 'no_such_table_xyz'").fetchone()[0] == 0
+
+
+def test_public_first_then_search_path_views_and_other_schemas(db):
+    schema = "snap_s_%s" % uuid.uuid4().hex[:8]
+    db.execute("CREATE SCHEMA %s" % schema)
+    db.execute("CREATE TABLE %s.only_here (x int, y int)" % schema)
+    db.execute("INSERT INTO %s.only_here SELECT i, i %% 2 FROM generate_series(1, 8) i" % schema)
+    db.execute("CREATE TABLE %s.both_%s (x int, y int)" % (schema, schema))
+    db.execute("CREATE TABLE public.both_%s (x int, y int, z int)" % schema)
+    db.execute("INSERT INTO public.both_%s SELECT i, i %% 2, i FROM generate_series(1, 8) i" % schema)
+    db.execute("CREATE VIEW %s.v AS SELECT x * 2 AS x2, y FROM %s.only_here" % (schema, schema))
+    try:
+        assert error(db, "only_here", ["y"]).sqlstate == "42P01"
+        out = snap(db, "%s.only_here" % schema, ["y"], 0.25, "stratified")
+        assert out["train"] == [6, 1] and snapshot_row(db, out["id"])[0] == "%s.only_here" % schema
+        db.execute("SET search_path = %s, public" % schema)
+        out = snap(db, "only_here", ["y"], 0.25, "random")
+        assert out["train"] == [6, 1] and snapshot_row(db, out["id"])[0] == "%s.only_here" % schema
+        out = snap(db, "both_%s" % schema, ["y"], 0.25, "random")  # public wins (q)
+        assert out["num_features"] == 2 and snapshot_row(db, out["id"])[0] == "public.both_%s" % schema
+        out = snap(db, "%s.v" % schema, ["y"], 0.5, "last")
+        assert out["X_train"] == [[2], [4], [6], [8]] and out["feature_names"] == ["x2"]
+    finally:
+        db.execute("RESET search_path")
+        db.execute("DROP SCHEMA %s CASCADE" % schema)
+        db.execute("DROP TABLE public.both_%s" % schema)
+
+
+def test_names_needing_quotes_are_never_injected(db):
+    schema = 'Odd "S"; %s' % uuid.uuid4().hex[:6]
+    table = 'we"ird; DROP TABLE snap_victim; --'
+    db.execute("CREATE TABLE snap_victim (a int)")
+    db.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    db.execute(sql.SQL("CREATE TABLE {}.{} ({} int, {} text, {} int)").format(
+        sql.Identifier(schema), sql.Identifier(table), sql.Identifier('co"l;umn'),
+        sql.Identifier("Mixed Case"), sql.Identifier('la"bel')))
+    db.execute(sql.SQL("INSERT INTO {}.{} VALUES (1, 'a', 0), (2, 'b', 1), (3, 'a', 0), (4, 'c', 1)").format(
+        sql.Identifier(schema), sql.Identifier(table)))
+    try:
+        out = snap(db, "%s.%s" % (schema, table), ['la"bel'], 0.5, "last", materialize=True)
+        assert out["feature_names"] == ['co"l;umn', "Mixed Case"]
+        assert out["X_train"] == [[1, 1], [2, 2]] and out["y_test"] == [0, 1]
+        assert snapshot_row(db, out["id"])[0] == "%s.%s" % (schema, table)
+        # Loading again resolves the stored name again.
+        again = snap(db, None, None, snapshot_id=out["id"])
+        assert again["X_train"] == out["X_train"]
+        assert db.execute("SELECT to_regclass('snap_victim') IS NOT NULL").fetchone()[0]
+        e = error(db, "%s.%s" % (schema, table), ['co"l;umn; SELECT 1'])
+        assert e.sqlstate == "42703"
+    finally:
+        db.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        db.execute("DROP TABLE snap_victim")
+
+
+def test_materialized_snapshot_keeps_its_rows_and_split(db, datasets):
+    out = snap(db, "pgml.iris", ["target"], 0.25, "stratified", materialize=True)
+    sid = out["id"]
+    assert snapshot_row(db, sid)[5] is True
+    assert db.execute('SELECT count(*) FROM pgml."snapshot_%d"' % sid).fetchone()[0] == 150
+    again = snap(db, None, None, snapshot_id=sid)
+    assert again["X_train"] == out["X_train"] and again["y_test"] == out["y_test"]
+    counts = sorted(int((np.array(out["y_test"]) == c).sum()) for c in (0, 1, 2))
+    assert counts == [12, 13, 13]
+    db.execute('DROP TABLE pgml."snapshot_%d"' % sid)
+
+
+def test_select_privilege_is_required(db, datasets):
+    role = "snap_role_%s" % uuid.uuid4().hex[:8]
+    db.execute("CREATE ROLE %s" % role)
+    db.execute("CREATE TABLE snap_private_%s (x int, y int)" % role)
+    try:
+        db.execute("SET ROLE %s" % role)
+        e = error(db, "snap_private_%s" % role, ["y"])
+        assert e.sqlstate == "42501" and "permission denied" in str(e) and "GRANT SELECT" in e.diag.message_hint
+    finally:
+        db.execute("RESET ROLE")
+        db.execute("DROP TABLE snap_private_%s" % role)
+        db.execute("DROP ROLE %s" % role)
+
+
+# ---- split errors and size -----------------------------------------------------------------
+
+def test_test_size_too_large_and_no_train_rows(db, datasets):
+    e = error(db, "pgml.iris", ["target"], 151)
+    assert e.sqlstate == "22023" and "is too large. There are only 150 samples" in str(e)
+    assert e.diag.message_hint
+    e = error(db, "pgml.iris", ["target"], 1.0)
+    assert e.sqlstate == "22023" and "no training rows" in str(e)
+    e = error(db, "pgml.iris", ["target"], 0.25, "sideways")
+    assert e.sqlstate == "22023" and "test_sampling" in str(e)
+
+
+def test_hundred_thousand_rows_load_in_seconds(db, capsys):
+    name = "snap_big_%s" % uuid.uuid4().hex[:8]
+    db.execute("CREATE TABLE %s AS SELECT i::real AS a, (i %% 7)::int AS b, (i * 0.5)::float8 AS c, "
+               "(i %% 3 = 0) AS d, (i %% 11)::numeric AS e, i::bigint AS f, (i %% 5)::smallint AS g, "
+               "(i * 2)::real AS h, ('c' || (i %% 13)) AS t, (i %% 4) AS y "
+               "FROM generate_series(1, 100000) i" % name)
+    try:
+        started = time.perf_counter()
+        out = snap(db, name, ["y"], 0.25, "stratified", full=False)
+        elapsed = time.perf_counter() - started
+        with capsys.disabled():
+            print("\n  snapshot of 100k rows x 10 columns: %.2f s" % elapsed)
+        assert out["train"] == [75000, 9] and out["test"] == [25000, 9]
+        assert elapsed < 10
+    finally:
+        db.execute("DROP TABLE %s" % name)
