@@ -1,0 +1,62 @@
+"""Train's transaction behaviour: a cancelled train leaves nothing behind, and pg_dump keeps
+models (the catalog tables are extension configuration tables)."""
+import subprocess
+import time
+
+import psycopg
+import pytest
+
+
+def bindir():
+    return subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def counts(conn):
+    return conn.execute("""SELECT (SELECT count(*) FROM pgml.projects), (SELECT count(*) FROM pgml.models),
+                                  (SELECT count(*) FROM pgml.files), (SELECT count(*) FROM pgml.deployments)""").fetchone()
+
+
+def test_statement_timeout_stops_a_search_and_leaves_the_catalog_as_it_was(server):
+    with server.connect() as c:
+        c.execute("SELECT * FROM pgml.load_dataset('diabetes')")
+        before = counts(c)
+        c.execute("SET statement_timeout = '2s'")
+        started = time.time()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            c.execute("""SELECT * FROM pgml.train('lifecycle_cancel', 'regression', 'pgml.diabetes', 'target',
+                         algorithm => 'random_forest', search => 'grid',
+                         search_params => '{"n_estimators": [300, 400, 500, 600]}', search_args => '{"cv": 5}')""")
+        assert time.time() - started < 6
+        c.execute("RESET statement_timeout")
+        assert counts(c) == before
+        assert c.execute("SELECT count(*) FROM pgml.projects WHERE name = 'lifecycle_cancel'").fetchone()[0] == 0
+
+
+def test_dump_and_restore_keeps_models_and_predictions(server):
+    with server.connect() as admin:
+        for name in ("dump_src", "dump_dst"):
+            admin.execute("DROP DATABASE IF EXISTS %s" % name)
+        admin.execute("CREATE DATABASE dump_src")
+        admin.execute("CREATE DATABASE dump_dst")
+    src, dst = server.url.replace("/pgml", "/dump_src"), server.url.replace("/pgml", "/dump_dst")
+    x = [5.9, 3.0, 5.1, 1.8]
+    with psycopg.connect(src, autocommit=True) as c:
+        c.execute("SET client_min_messages = warning")
+        c.execute("CREATE EXTENSION pgml CASCADE")
+        c.execute("SELECT * FROM pgml.load_dataset('iris')")
+        c.execute("SELECT * FROM pgml.train('dumped', 'classification', 'pgml.iris', 'target', algorithm => 'xgboost', "
+                  "hyperparams => '{\"n_estimators\": 10}')")
+        expected = c.execute("SELECT pgml.predict('dumped', %s::real[]), pgml.predict_proba('dumped', %s::real[])",
+                             (x, x)).fetchone()
+    dump = subprocess.run([bindir() + "/pg_dump", "--no-owner", src], capture_output=True, text=True, timeout=120)
+    assert dump.returncode == 0, dump.stderr
+    restore = subprocess.run([bindir() + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", dst],
+                             input=dump.stdout, capture_output=True, text=True, timeout=120)
+    assert restore.returncode == 0, restore.stderr
+    with psycopg.connect(dst, autocommit=True) as c:
+        assert c.execute("SELECT count(*) FROM pgml.models").fetchone()[0] == 1
+        assert c.execute("SELECT pgml.predict('dumped', %s::real[]), pgml.predict_proba('dumped', %s::real[])",
+                         (x, x)).fetchone() == expected
+        # The sequences came along: a new train gets a new id, not a conflict.
+        c.execute("SELECT * FROM pgml.train('dumped', algorithm => 'linear')")
+        assert c.execute("SELECT count(*) FROM pgml.models").fetchone()[0] == 2
