@@ -323,9 +323,6 @@ def train(project_name, task, relation_name, y_column_name, algorithm, hyperpara
     from .progress import Progress
     if project_name is None:
         raise errors.NullValueNotAllowed("project_name must not be NULL", hint="Name the project.")
-    if parse_kwargs(preprocess if preprocess is not None else "{}", "preprocess"):
-        raise errors.FeatureNotSupported("preprocess is not supported by this build yet",
-                                         hint="Encode, impute and scale in a view, and train on the view.")
     return core.train(
         db, project_name, task=task, relation_name=relation_name, y_column_name=y_column_name,
         algorithm=algorithm or "linear",
@@ -335,6 +332,7 @@ def train(project_name, task, relation_name, y_column_name, algorithm, hyperpara
         search_args=parse_kwargs(search_args if search_args is not None else "{}", "search_args"),
         test_size=test_size, test_sampling=test_sampling or "stratified", runtime=runtime,
         automatic_deploy=automatic_deploy, materialize_snapshot=bool(materialize_snapshot),
+        preprocess=parse_kwargs(preprocess if preprocess is not None else "{}", "preprocess"),
         n_threads=current_settings().omp_num_threads, progress=Progress(db.notice),
         check_for_interrupts=db.check_for_interrupts)
 
@@ -355,3 +353,15 @@ def predict(project_name, model_id, features, kind):
     if kind == "predict":
         return float(predictions[0])
     return predictions.tolist()
+
+
+@entry
+def predict_row(project_name, model_id, row):
+    """pgml.predict(project_name | model_id, ROW(...)): row is the record as JSON (field order)."""
+    from .ml import predict as core
+    if model_id is None:
+        if project_name is None:
+            raise errors.NullValueNotAllowed("project_name must not be NULL", hint="Name the project.")
+        model_id = core.deployed_model_id(db, project_name)
+    model = core.load(db, model_id, current_settings().cache_max_models)
+    return core.predict_row(db, model, model_id, row)

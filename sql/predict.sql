@@ -36,3 +36,44 @@ BEGIN
 END
 $do$;
 
+
+------------------------------------------------------------------------------------------
+-- predict, row form (api.md §9): a record of the snapshot's feature columns, in order,
+-- preprocessed as in training. PL/Python cannot take ANYELEMENT (nor see a record's field
+-- types), so SQL/PL/pgSQL shims check the record and hand it over as JSON, which keeps the
+-- field order.
+------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION pgml._row_json("row" ANYELEMENT) RETURNS JSON AS $$
+DECLARE
+    t CONSTANT pg_catalog.regtype := pg_catalog.pg_typeof("row");
+BEGIN
+    IF t OPERATOR(pg_catalog.<>) 'pg_catalog.record'::pg_catalog.regtype AND NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_type WHERE oid OPERATOR(pg_catalog.=) t AND typtype OPERATOR(pg_catalog.=) 'c') THEN
+        RAISE EXCEPTION 'pgml.predict expects a row of features or an array, got %', t
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'Pass ROW(a, b, ...) with the feature columns in order, or the features as an array.';
+    END IF;
+    BEGIN
+        -- A field of type unknown (a quoted literal or NULL in ROW(...)) has no equality operator.
+        PERFORM "row" IS NOT DISTINCT FROM "row";
+    EXCEPTION WHEN undefined_function THEN
+        RAISE EXCEPTION 'Type information missing for column of the row: a quoted literal or NULL in ROW(...) has no type'
+            USING ERRCODE = 'indeterminate_datatype',
+                  HINT = 'CAST every literal field, e.g. ROW(''red''::TEXT, 1.5::REAL, NULL::INT).';
+    END;
+    RETURN pg_catalog.row_to_json("row");
+END
+$$ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE;
+
+CREATE OR REPLACE FUNCTION pgml._predict_row(project_name TEXT, model_id BIGINT, "row" JSON) RETURNS REAL AS $py$
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].predict_row(project_name, model_id, row)
+$py$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE;
+
+CREATE OR REPLACE FUNCTION pgml.predict(project_name TEXT, "row" ANYELEMENT) RETURNS REAL AS $$
+SELECT pgml._predict_row(project_name, NULL, pgml._row_json("row"))
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE;
+
+CREATE OR REPLACE FUNCTION pgml.predict(model_id BIGINT, "row" ANYELEMENT) RETURNS REAL AS $$
+SELECT pgml._predict_row(NULL, model_id, pgml._row_json("row"))
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE;

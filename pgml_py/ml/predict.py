@@ -9,6 +9,7 @@ from .. import cache, errors
 from . import storage
 
 LABELS_FILE = "labels.json"  # the original label values of a classification model, in code order
+COLUMNS_FILE = "columns.json"  # the snapshot's feature columns with their fitted preprocessing
 
 DEPLOYED = """
 SELECT d.model_id FROM pgml.deployments d JOIN pgml.projects p ON p.id = d.project_id
@@ -22,8 +23,10 @@ JOIN pgml.projects p ON p.id = m.project_id WHERE m.id = $1 AND m.status = 'succ
 class Deployed:
     """A loaded model: the estimator, its task, feature count and original class values."""
 
-    def __init__(self, estimator, task, num_features, classes):
+    def __init__(self, estimator, task, num_features, classes, columns=None):
         self.estimator, self.task, self.num_features, self.classes = estimator, task, num_features, classes
+        self.columns = columns  # the snapshot's feature columns with their fitted preprocessing
+        self.fast_predict = fast_regression_predict(estimator) if task == "regression" else None
 
     def rows(self, features):
         """features as a float32 matrix of num_features columns (row-major, flattened input)."""
@@ -38,10 +41,13 @@ class Deployed:
         return values.reshape(-1, self.num_features)
 
     def predict(self, features):
-        X = self.rows(features)
+        return self.predict_matrix(self.rows(features))
+
+    def predict_matrix(self, X):
         if self.task == "decomposition":
             return self.estimator.transform(X)
-        y = np.asarray(self.estimator.predict(X), dtype=np.float64)
+        predict = self.fast_predict or self.estimator.predict
+        y = np.asarray(predict(X), dtype=np.float64)
         if self.task == "classification":
             y = y.reshape(len(X), -1)[:, 0]
             if self.classes is not None and all(isinstance(c, (int, float)) for c in self.classes):
@@ -58,6 +64,14 @@ class Deployed:
             raise errors.FeatureNotSupported("this classifier has no probabilities",
                                              hint="Train with an algorithm that has predict_proba.")
         return self.estimator.predict_proba(self.rows(features))
+
+
+def fast_regression_predict(estimator):
+    """XGBoost's own single-call path (inplace_predict), skipping the sklearn wrapper's checks:
+    about 45 us of a one-row predict. None for other models, or one trained with early stopping."""
+    if not type(estimator).__module__.startswith("xgboost") or hasattr(estimator, "best_iteration"):
+        return None
+    return estimator.get_booster().inplace_predict
 
 
 def deployed_model_id(db, project_name):
@@ -80,8 +94,82 @@ def load(db, model_id, max_models):
         files = {}
         for row in parts:
             files[row["path"]] = files.get(row["path"], b"") + bytes(row["data"])
-        classes = json.loads(files.pop(LABELS_FILE)) if LABELS_FILE in files else None
+        try:
+            classes = json.loads(files.pop(LABELS_FILE)) if LABELS_FILE in files else None
+            columns = json.loads(files.pop(COLUMNS_FILE)) if COLUMNS_FILE in files else None
+        except ValueError as exc:  # a files row altered by SQL
+            raise storage._corrupted(model_id, "%s: %s" % (type(exc).__name__, exc)) from exc
         estimator = storage.load(sorted(files.items()), model_id=model_id)
-        return Deployed(estimator, rows[0]["task"], rows[0]["num_features"], classes)
+        return Deployed(estimator, rows[0]["task"], rows[0]["num_features"], classes, columns)
     return cache.models.get_or_load(("predict", model_id), "predict", "model %d" % model_id, "cpu",
                                     read, max_models)
+
+
+# ---- row form (api.md §9) ----------------------------------------------------------------
+
+def snapshot_columns(db, model_id):
+    """The feature columns of the model's snapshot (models stored before columns.json)."""
+    rows = db.execute("""SELECT s.columns::pg_catalog.text AS columns FROM pgml.models m
+                         JOIN pgml.snapshots s ON s.id = m.snapshot_id WHERE m.id = $1""", [model_id], ["int8"])
+    columns = json.loads(rows[0]["columns"] or "null") if rows else None
+    if not columns:
+        raise errors.FeatureNotSupported("model %d has no snapshot columns to read a row with" % model_id,
+                                         hint="Pass the features as an array instead.")
+    return [c for c in columns if not c.get("label")]
+
+
+def raw_row(columns, fields):
+    """The row's fields [(name, JSON value)] → the raw feature vector snapshot.load would make:
+    numbers as float (NULL → NaN), text as category codes (NULL → 0, unseen → NaN), arrays flat."""
+    if len(fields) != len(columns):
+        raise errors.InvalidParameter(
+            "the row has %d fields, the model expects %d columns: %s"
+            % (len(fields), len(columns), ", ".join(c["name"] for c in columns)),
+            hint="Pass a ROW(...) of the training relation's feature columns, in their order.")
+    out = []
+    for column, (field, value) in zip(columns, fields):
+        stats = column.get("statistics") or {}
+        if "categories" in stats:
+            if value is None:
+                out.append(0.0)
+                continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            category = stats["categories"].get(value if isinstance(value, str) else json.dumps(value))
+            out.append(float("nan") if category is None or value == "__NULL__" else float(category["value"]))
+        elif column.get("array"):
+            flat = np.asarray(value if value is not None else [None] * column.get("size", 1), dtype=object).ravel()
+            if flat.size != column.get("size", 1):
+                raise errors.DataError('Mismatched array length for feature "%s": expected %d values, got %d'
+                                       % (column["name"], column.get("size", 1), flat.size),
+                                       hint="Pass the array with the width the model was trained on.")
+            out += [_number(column, v) for v in flat]
+        else:
+            out.append(_number(column, value))
+    return np.asarray(out, dtype=np.float64).reshape(1, -1)
+
+
+def _number(column, value):
+    if value is None:
+        return float("nan")
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value)  # also the strings "NaN" and "Infinity" of float columns
+    except (TypeError, ValueError):
+        raise errors.InvalidParameter(
+            'field for column "%s" must be a number, got %s' % (column["name"], json.dumps(value)),
+            hint="Cast it to the column's type, e.g. ROW(..., 1.5::REAL).") from None
+
+
+def predict_row(db, model, model_id, row_json):
+    """pgml.predict(project|model, ROW(...)): encode, impute, one-hot and scale the row exactly
+    as training did (the model's fitted columns), then predict."""
+    from . import preprocess
+    columns = model.columns if model.columns is not None else snapshot_columns(db, model_id)
+    fields = json.loads(row_json, object_pairs_hook=list)
+    if not isinstance(fields, list):
+        raise errors.InvalidParameter("pgml.predict expects a row of features",
+                                      hint="Pass ROW(a, b, ...) with typed fields, or an array.")
+    X = preprocess.transform(columns, raw_row(columns, fields), check_missing=True)
+    return float(np.asarray(model.predict_matrix(X)).reshape(-1)[0])

@@ -169,19 +169,22 @@ def run(task, algorithm, X, y, candidates, cv, n_threads=1, check_for_interrupts
             check_for_interrupts()
 
     def fit(params, X_fit, y_fit):
+        estimator = algorithms.build(algorithm, task, params, n_threads=n_threads, n_targets=n_targets)
+        return algorithms.fit(estimator, X_fit, y_fit, params)
+
+    def report():
+        """After each fit attempt (failed folds count too, so done reaches total). Outside any
+        try: a NOTICE is where PostgreSQL raises a pending cancel, which must propagate."""
         nonlocal done
-        try:
-            estimator = algorithms.build(algorithm, task, params, n_threads=n_threads,
-                                         n_targets=n_targets)
-            return algorithms.fit(estimator, X_fit, y_fit, params)
-        finally:  # a failed fold counts too, so done reaches total
-            done += 1
-            if progress is not None:
-                progress(done, total, time.perf_counter() - started)
+        done += 1
+        if progress is not None:
+            progress(done, total, time.perf_counter() - started)
 
     if cv == 1 and len(candidates) == 1:
         interrupt()
-        return dict(candidates[0]), fit(candidates[0], X, y), None
+        estimator = fit(candidates[0], X, y)
+        report()
+        return dict(candidates[0]), estimator, None
     if cv > n_rows:
         raise errors.InvalidParameter(
             "cv = %d is too large. There are only %d samples." % (cv, n_rows),
@@ -206,8 +209,10 @@ def run(task, algorithm, X, y, candidates, cv, n_threads=1, check_for_interrupts
             except Exception:
                 # A fold the data cannot fit (one class only, say) scores NaN, as in sklearn.
                 fit_times[i, k] = time.perf_counter() - begin
+                report()
                 continue
             fit_times[i, k] = time.perf_counter() - begin
+            report()
             begin = time.perf_counter()
             if held_out is None:
                 estimators.append(estimator)
@@ -228,6 +233,7 @@ def run(task, algorithm, X, y, candidates, cv, n_threads=1, check_for_interrupts
         total = done + 1
         interrupt()
         estimator = fit(best_params, X, y)
+        report()
 
     results = {"params": [dict(p) for p in candidates], "n_splits": cv, "best_index": best}
     for name, matrix in (("fit_time", fit_times), ("score_time", score_times),

@@ -30,6 +30,7 @@ class Dataset:
     feature_names: list
     num_features: int
     label_classes: "list | None"
+    columns: "list | None" = None   # snapshots.columns: feature and label dicts in column order
 
 
 class UndefinedTable(errors.PgmlError):
@@ -309,7 +310,8 @@ def load(db, snapshot_id):
                [json.dumps(column_info), json.dumps({"samples": n}), snapshot_id], ["text", "text", "int8"])
     return Dataset(X_train=X[:num_train], y_train=None if y is None else y[:num_train],
                    X_test=X[num_train:], y_test=None if y is None else y[num_train:],
-                   feature_names=names, num_features=X.shape[1], label_classes=label_classes)
+                   feature_names=names, num_features=X.shape[1], label_classes=label_classes,
+                   columns=column_info)
 
 
 def _test_rows(test_size, n):

@@ -7,8 +7,8 @@ import time
 import numpy as np
 
 from .. import errors
-from . import algorithms, metrics, search, snapshot, storage
-from .predict import LABELS_FILE
+from . import algorithms, metrics, preprocess as preprocessing, search, snapshot, storage
+from .predict import COLUMNS_FILE, LABELS_FILE
 
 SUPERVISED = ("regression", "classification")
 PART_BYTES = 100 * 1024 * 1024
@@ -105,6 +105,18 @@ def auto_deploy(db, project_id, task, model_id, new_metrics):
     return True
 
 
+def apply_preprocess(db, snapshot_id, dataset, spec):
+    """§7.8: impute → encode → scale every feature column, fitted on the training rows; the
+    preprocessors and their statistics go to snapshots.columns (and the model's files)."""
+    features = [c for c in dataset.columns if not c["label"]]
+    num_train = len(dataset.X_train)
+    X = np.vstack([dataset.X_train, dataset.X_test])
+    X, names = preprocessing.fit(features, X, num_train, dataset.y_train, spec)
+    dataset.X_train, dataset.X_test, dataset.feature_names = X[:num_train], X[num_train:], names
+    db.execute("UPDATE pgml.snapshots SET columns = $1::jsonb WHERE id = $2",
+               [json.dumps(dataset.columns), snapshot_id], ["text", "int8"])
+
+
 def train(db, project_name, task=None, relation_name=None, y_column_name=None, algorithm="linear",
           hyperparams=None, search_method=None, search_params=None, search_args=None, test_size=0.25,
           test_sampling="stratified", runtime=None, automatic_deploy=True, materialize_snapshot=False,
@@ -124,6 +136,7 @@ def train(db, project_name, task=None, relation_name=None, y_column_name=None, a
     notice("snapshot %d: reading rows" % snapshot_id)
     dataset = snapshot.load(db, snapshot_id)
     label_classes = encode_labels(task, dataset)
+    apply_preprocess(db, snapshot_id, dataset, preprocess)
     notice("snapshot %d: %d training rows, %d test rows, %d features"
            % (snapshot_id, len(dataset.X_train), len(dataset.X_test), dataset.num_features))
 
@@ -152,6 +165,7 @@ def train(db, project_name, task=None, relation_name=None, y_column_name=None, a
         model_metrics["search_results"] = search_results
 
     files = storage.dump(estimator)
+    files.append((COLUMNS_FILE, json.dumps([c for c in dataset.columns if not c["label"]]).encode()))
     if label_classes is not None:
         files.append((LABELS_FILE, json.dumps(label_classes).encode()))
     store_files(db, model_id, files)

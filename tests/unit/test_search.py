@@ -247,6 +247,21 @@ def test_interrupt_between_fits_propagates(diabetes):
     assert checks == [0, 1, 2, 3] and fits == [1, 2, 3]
 
 
+def test_a_cancel_raised_by_the_progress_notice_propagates(diabetes):
+    """PostgreSQL raises a pending cancel from inside a NOTICE: it must not count as a failed fold."""
+    X, y = diabetes
+
+    class Cancelled(Exception):
+        pass
+
+    def progress(done, total, elapsed):
+        if done == 2:
+            raise Cancelled("canceling statement due to statement timeout")
+
+    with pytest.raises(Cancelled):
+        search.run("regression", "ridge", X, y, ALPHAS, 5, progress=progress)
+
+
 def test_interrupt_checked_before_every_fit(diabetes):
     X, y = diabetes
     checks = []
