@@ -333,8 +333,14 @@ def train(project_name, task, relation_name, y_column_name, algorithm, hyperpara
         test_size=test_size, test_sampling=test_sampling or "stratified", runtime=runtime,
         automatic_deploy=automatic_deploy, materialize_snapshot=bool(materialize_snapshot),
         preprocess=parse_kwargs(preprocess if preprocess is not None else "{}", "preprocess"),
-        n_threads=current_settings().omp_num_threads, progress=Progress(db.notice),
+        n_threads=current_settings().omp_num_threads, progress=Progress(db.notice, status=show_in_activity),
         check_for_interrupts=db.check_for_interrupts)
+
+
+def show_in_activity(message):
+    """What train is doing, as this transaction's application_name: pg_stat_activity shows it."""
+    db.execute("SELECT pg_catalog.set_config('application_name', $1, true)",
+                [("pgml.train: " + message)[:63]], ["text"])
 
 
 @entry

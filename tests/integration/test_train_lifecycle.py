@@ -60,3 +60,37 @@ def test_dump_and_restore_keeps_models_and_predictions(server):
         # The sequences came along: a new train gets a new id, not a conflict.
         c.execute("SELECT * FROM pgml.train('dumped', algorithm => 'linear')")
         assert c.execute("SELECT count(*) FROM pgml.models").fetchone()[0] == 2
+
+
+def test_pg_stat_activity_shows_train_progress_and_pg_cancel_backend_stops_it(server):
+    import threading
+    with server.connect() as c, server.connect() as watcher:
+        c.execute("SELECT * FROM pgml.load_dataset('diabetes')")
+        c.execute("SET application_name = 'my app'")
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        before = counts(c)
+        outcome = []
+
+        def train():
+            try:
+                c.execute("""SELECT * FROM pgml.train('lifecycle_watch', 'regression', 'pgml.diabetes', 'target',
+                             algorithm => 'random_forest', search => 'grid',
+                             search_params => '{"n_estimators": [300, 400, 500, 600]}', search_args => '{"cv": 5}')""")
+                outcome.append("finished")
+            except psycopg.errors.QueryCanceled:
+                outcome.append("cancelled")
+        thread = threading.Thread(target=train)
+        thread.start()
+        seen = None
+        for _ in range(200):
+            name = watcher.execute("SELECT application_name FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0]
+            if name.startswith("pgml.train: fit"):
+                seen = name
+                break
+            time.sleep(0.05)
+        watcher.execute("SELECT pg_cancel_backend(%s)", (pid,))
+        thread.join(30)
+        assert seen and " of " in seen, seen  # e.g. "pgml.train: fit 5 of 21 (random_forest), ..."
+        assert outcome == ["cancelled"]
+        assert c.execute("SHOW application_name").fetchone()[0] == "my app"
+        assert counts(c) == before

@@ -10,3 +10,10 @@ def test_first_message_then_at_most_one_per_interval():
     assert said == ["a", "d", "f"]
     progress("last", force=True)
     assert said[-1] == "last"
+
+
+def test_status_gets_what_is_said():
+    said, shown = [], []
+    progress = Progress(said.append, every_seconds=0, status=shown.append)
+    progress("fit 1 of 2")
+    assert said == shown == ["fit 1 of 2"]
