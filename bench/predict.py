@@ -95,7 +95,9 @@ def model_files(conn, model_id):
     for path, data in conn.execute("SELECT path, data FROM pgml.files WHERE model_id = %s "
                                    "ORDER BY path, part", (model_id,)):
         files[path] = files.get(path, b"") + bytes(data)
-    files.pop("labels.json", None)
+    from pgml_py.ml.predict import COLUMNS_FILE, LABELS_FILE
+    for extra in (LABELS_FILE, COLUMNS_FILE):  # pgml's own, beside the estimator's files
+        files.pop(extra, None)
     return files
 
 
