@@ -15,7 +15,9 @@ PART_BYTES = 100 * 1024 * 1024
 
 
 def find_project(db, name):
-    rows = db.execute("SELECT id, task::pg_catalog.text AS task FROM pgml.projects WHERE name = $1",
+    """The project row, locked until the train's transaction ends: concurrent trains (and
+    deploys) of one project take turns, so automatic deploys never race."""
+    rows = db.execute("SELECT id, task::pg_catalog.text AS task FROM pgml.projects WHERE name = $1 FOR UPDATE",
                       [name], ["text"])
     return rows[0] if rows else None
 
@@ -29,9 +31,10 @@ def project_for(db, name, task):
                 'project "%s" does not exist. To create a new project, you must specify a `task`.' % name,
                 hint="Pass task => 'regression' (or classification, clustering, decomposition).")
         task = algorithms.normalize_task(task)
-        row = db.execute("INSERT INTO pgml.projects (name, task) VALUES ($1, $2::pgml.task) RETURNING id",
-                         [name, task], ["text", "text"])
-        return row[0]["id"], task
+        # Another first train of the same project may be inserting it right now: wait for it.
+        db.execute("INSERT INTO pgml.projects (name, task) VALUES ($1, $2::pgml.task) ON CONFLICT (name) DO NOTHING",
+                   [name, task], ["text", "text"])
+        project = find_project(db, name)
     if task is not None and algorithms.normalize_task(task) != project["task"]:
         raise errors.InvalidParameter(
             'project "%s" already exists with a different task: %s' % (name, project["task"]),

@@ -94,3 +94,29 @@ def test_pg_stat_activity_shows_train_progress_and_pg_cancel_backend_stops_it(se
         assert outcome == ["cancelled"]
         assert c.execute("SHOW application_name").fetchone()[0] == "my app"
         assert counts(c) == before
+
+
+def test_concurrent_trains_of_one_new_project_take_turns(server):
+    import threading
+    with server.connect() as c:
+        c.execute("SELECT * FROM pgml.load_dataset('iris')")
+    errors_seen, results = [], []
+
+    def train(algorithm):
+        try:
+            with server.connect() as c:
+                results.append(c.execute("SELECT * FROM pgml.train('lifecycle_race', 'classification', 'pgml.iris', "
+                                         "'target', algorithm => %s::pgml.algorithm)", (algorithm,)).fetchone())
+        except Exception as e:  # any failure fails the test below
+            errors_seen.append(e)
+    threads = [threading.Thread(target=train, args=(a,)) for a in ("linear", "random_forest", "xgboost")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors_seen and len(results) == 3
+    with server.connect() as c:
+        assert c.execute("SELECT count(*) FROM pgml.projects WHERE name = 'lifecycle_race'").fetchone()[0] == 1
+        assert c.execute("SELECT count(*) FROM pgml.models m JOIN pgml.projects p ON p.id = m.project_id "
+                         "WHERE p.name = 'lifecycle_race' AND m.status = 'successful'").fetchone()[0] == 3
+        assert c.execute("SELECT count(*) FROM pgml.deployed_models WHERE name = 'lifecycle_race'").fetchone()[0] == 1
