@@ -49,7 +49,10 @@ def startup(model_store_default):
 
 
 def parse_kwargs(kwargs, name="kwargs"):
-    """A JSONB argument (text in PL/Python) that must be a JSON object."""
+    """A JSONB argument (text in PL/Python) that must be a JSON object. SQL NULL (possible in
+    the non-STRICT functions) means not given; JSON null is an error."""
+    if kwargs is None:
+        return {}
     value = json.loads(kwargs) if isinstance(kwargs, str) else kwargs
     if not isinstance(value, dict):
         raise errors.bad_argument(name, "a JSON object", "a JSON %s" % _JSON_TYPES.get(type(value), "null"))
@@ -296,7 +299,7 @@ def sklearn_classification_metrics(ground_truth, y_hat, num_classes):
 @entry
 def load_dataset(source, subset, limit, kwargs):
     from . import datasets
-    return datasets.load(db, source, subset, limit, parse_kwargs(kwargs if kwargs is not None else "{}"),
+    return datasets.load(db, source, subset, limit, parse_kwargs(kwargs),
                          offline=current_settings().huggingface_offline)
 
 
@@ -326,13 +329,13 @@ def train(project_name, task, relation_name, y_column_name, algorithm, hyperpara
     return core.train(
         db, project_name, task=task, relation_name=relation_name, y_column_name=y_column_name,
         algorithm=algorithm or "linear",
-        hyperparams=parse_kwargs(hyperparams if hyperparams is not None else "{}", "hyperparams"),
+        hyperparams=parse_kwargs(hyperparams, "hyperparams"),
         search_method=search,
-        search_params=parse_kwargs(search_params if search_params is not None else "{}", "search_params"),
-        search_args=parse_kwargs(search_args if search_args is not None else "{}", "search_args"),
+        search_params=parse_kwargs(search_params, "search_params"),
+        search_args=parse_kwargs(search_args, "search_args"),
         test_size=test_size, test_sampling=test_sampling or "stratified", runtime=runtime,
         automatic_deploy=automatic_deploy, materialize_snapshot=bool(materialize_snapshot),
-        preprocess=parse_kwargs(preprocess if preprocess is not None else "{}", "preprocess"),
+        preprocess=parse_kwargs(preprocess, "preprocess"),
         n_threads=current_settings().omp_num_threads, progress=Progress(db.notice, status=show_in_activity),
         check_for_interrupts=db.check_for_interrupts)
 
