@@ -10,7 +10,7 @@ EXTRA_CLEAN = build
 PG_CONFIG        ?= pg_config
 PGML_VENV        ?= /var/lib/pgml/venv
 PGML_MODEL_STORE ?= /var/lib/pgml/models
-PGML_PORT        ?= 55432
+PGML_PORT        ?= 15432
 export PG_CONFIG PGML_VENV PGML_MODEL_STORE
 
 # SQL sources, concatenated in this order into the one versioned install script.

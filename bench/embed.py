@@ -21,7 +21,7 @@ before the backend's first pgml call, which is when pgml applies it (pgml_py.api
 hub.configure_environment, once per backend; later SETs have no effect on that backend). The
 thread count torch actually uses in the backend is read back and printed.
 
-Without --url a server is started with scripts/pgml-server.sh on port $PGML_PORT (default 55434,
+Without --url a server is started with scripts/pgml-server.sh on port $PGML_PORT (default 15434,
 data under /var/tmp/pgml-server-PORT) and stopped at the end unless it was already running.
 The benchmark leaves nothing in the database (temp table, pg_temp function).
 """
@@ -191,8 +191,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=2,
                         help="timed runs per case, raw and pgml alternating; the best counts")
     parser.add_argument("--url", help="server to use (default: start one on $PGML_PORT)")
-    parser.add_argument("--port", default=os.environ.get("PGML_PORT", "55434"),
-                        help="port of the server started without --url (default $PGML_PORT or 55434)")
+    parser.add_argument("--port", default=os.environ.get("PGML_PORT", "15434"),
+                        help="port of the server started without --url (default $PGML_PORT or 15434)")
     parser.add_argument("--keep-server", action="store_true", help="leave a started server running")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time the batch call without transfer (count(*)) and with a "

@@ -3,7 +3,7 @@
 test venv (it sees the pgml venv's packages and this repository):
 
     .venv-test/bin/python bench/predict.py [--rows 100000] [--requests 2000] [--threads 1]
-                                           [--url URL] [--port 55436] [--pgbouncer]
+                                           [--url URL] [--port 15436] [--pgbouncer]
 
 One run, one table. The data: a generated regression set (16 float features), stored as a table
 of columns (for pgml.train) and as t(id, features real[]) (for predict). The model: project
@@ -29,7 +29,7 @@ Cases:
       same training rows in this process. Target <= 1.2x.
 Timed runs: best of --repeat. Threads: OMP_NUM_THREADS here and pgml.omp_num_threads in the
 connection's startup options (pgml applies it to the backend, and train passes it as n_jobs).
-Without --url a server is started (or reused) as bench/embed.py does, on $PGML_PORT or 55436.
+Without --url a server is started (or reused) as bench/embed.py does, on $PGML_PORT or 15436.
 The benchmark drops its tables; the bench_xgb project's models stay in the catalog.
 """
 import argparse
@@ -328,8 +328,8 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="pgml.omp_num_threads / n_jobs, both sides")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per case; the best counts")
     parser.add_argument("--url", help="server to use (default: start one on --port)")
-    parser.add_argument("--port", default=os.environ.get("PGML_PORT", "55436"),
-                        help="port of the server started without --url (default $PGML_PORT or 55436)")
+    parser.add_argument("--port", default=os.environ.get("PGML_PORT", "15436"),
+                        help="port of the server started without --url (default $PGML_PORT or 15436)")
     parser.add_argument("--pgbouncer", action="store_true",
                         help="also time a pooled client through pgbouncer (apt-installs it when missing)")
     parser.add_argument("--keep-server", action="store_true", help="leave a started server running")

@@ -68,7 +68,7 @@ def main():
     parser.add_argument("--tokens", type=int, default=200, help="tokens generated in the stream case")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per case; the best counts")
     parser.add_argument("--url")
-    parser.add_argument("--port", default=os.environ.get("PGML_PORT", "55435"))
+    parser.add_argument("--port", default=os.environ.get("PGML_PORT", "15435"))
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
 

@@ -5,11 +5,12 @@
 #   pgml-server.sh url     print the URL
 #   pgml-server.sh psql    psql on it (extra arguments go to psql)
 # Runs as a non-root OS user (postgres when started by root), TCP on 127.0.0.1 only,
-# port $PGML_PORT, data and socket under $PGML_RUN_DIR. Database "pgml" has the extension.
+# port $PGML_PORT (default below the ephemeral range 32768-60999, so no client socket holds it),
+# data and socket under $PGML_RUN_DIR. Database "pgml" has the extension.
 set -euo pipefail
 
 PG_CONFIG=${PG_CONFIG:-pg_config}
-PGML_PORT=${PGML_PORT:-55432}
+PGML_PORT=${PGML_PORT:-15432}
 PGML_RUN_DIR=${PGML_RUN_DIR:-/var/tmp/pgml-server-$PGML_PORT}
 PGML_MODEL_STORE=${PGML_MODEL_STORE:-/var/lib/pgml/models}
 BINDIR=$("$PG_CONFIG" --bindir)

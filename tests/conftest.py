@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "scripts" / "pgml-server.sh"
-PORT = os.environ.get("PGML_TEST_PORT", "55433")
+PORT = os.environ.get("PGML_TEST_PORT", "15433")
 RUN_DIR = Path(os.environ.get("PGML_TEST_RUN_DIR", "/var/tmp/pgml-test-%s" % PORT))
 
 
