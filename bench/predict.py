@@ -213,7 +213,7 @@ import numpy as np
 api = GD["pgml_api"]
 from pgml_py import db
 from pgml_py.ml import predict as core
-max_models = api.current_settings().cache_max_models
+max_models = lambda: api.current_settings().cache_max_models
 def med(fn):
     for _ in range(20):
         fn()
@@ -227,7 +227,7 @@ model = core.load(db, mid, max_models)
 booster = model.estimator.get_booster()
 out = {
     "api.predict (whole call)": med(lambda: api.predict("%(project)s", None, features, "predict")),
-    "settings read (SPI, per call)": med(lambda: api.current_settings()),
+    "settings read (ctypes; only when a model loads)": med(lambda: api.current_settings()),
     "deployment lookup (SPI)": med(lambda: core.deployed_model_id(db, "%(project)s")),
     "model cache hit": med(lambda: core.load(db, mid, max_models)),
     "Deployed.predict (np + wrapper)": med(lambda: model.predict(features)),

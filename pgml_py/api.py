@@ -352,7 +352,7 @@ def predict(project_name, model_id, features, kind):
     from .ml import predict as core
     if model_id is None:
         model_id = core.deployed_model_id(db, project_name)
-    model = core.load(db, model_id, current_settings().cache_max_models)
+    model = core.load(db, model_id, lambda: current_settings().cache_max_models)
     if kind == "predict_proba":
         return model.predict_proba(features).reshape(-1).tolist()
     if kind == "predict_joint" and model.task != "regression":
@@ -372,5 +372,5 @@ def predict_row(project_name, model_id, row):
         if project_name is None:
             raise errors.NullValueNotAllowed("project_name must not be NULL", hint="Name the project.")
         model_id = core.deployed_model_id(db, project_name)
-    model = core.load(db, model_id, current_settings().cache_max_models)
+    model = core.load(db, model_id, lambda: current_settings().cache_max_models)
     return core.predict_row(db, model, model_id, row)

@@ -35,14 +35,21 @@ class ModelCache:
     def __init__(self):
         self._entries = OrderedDict()
 
+    def lookup(self, key):
+        """The cached object for key (counted as a hit), or None."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        entry.hits += 1
+        entry.last_used = time.time()
+        self._entries.move_to_end(key)
+        return entry.value
+
     def get_or_load(self, key, kind, model, device, load, max_models, use_cache=True):
         """The cached object for key, else load() it; keeps at most max_models (LRU)."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            entry.hits += 1
-            entry.last_used = time.time()
-            self._entries.move_to_end(key)
-            return entry.value
+        value = self.lookup(key)
+        if value is not None:
+            return value
         value = load()
         if use_cache:
             self._entries[key] = Entry(kind, model, device, value, approximate_bytes(value))

@@ -161,7 +161,7 @@ def load_pipeline(task, settings):
 def get_pipeline(task, settings):
     use_cache = hub.as_bool(task.get("cache", True), "cache")
     device_key = task.get("device_map", task.get("device"))
-    key = ("transform", json.dumps(task, sort_keys=True, default=str), str(device_key))
+    key = ("transform", json.dumps(task, sort_keys=True, default=str))  # device is in the task
     return cache.models.get_or_load(
         key, "transform", task.get("model") or task["task"], str(device_key or settings.device),
         lambda: load_pipeline(task, settings), settings.cache_max_models, use_cache)

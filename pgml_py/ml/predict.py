@@ -83,7 +83,14 @@ def deployed_model_id(db, project_name):
 
 
 def load(db, model_id, max_models):
-    """The Deployed model for model_id, from this connection's cache when already loaded."""
+    """The Deployed model for model_id, from this connection's cache when already loaded.
+    max_models() gives pgml.cache_max_models: read only when a model must be loaded, so a
+    warm predict reads no settings."""
+    key = ("predict", model_id)
+    deployed = cache.models.lookup(key)
+    if deployed is not None:
+        return deployed
+
     def read():
         rows = db.execute(MODEL, [model_id], ["int8"])
         if not rows:
@@ -101,8 +108,7 @@ def load(db, model_id, max_models):
             raise storage._corrupted(model_id, "%s: %s" % (type(exc).__name__, exc)) from exc
         estimator = storage.load(sorted(files.items()), model_id=model_id)
         return Deployed(estimator, rows[0]["task"], rows[0]["num_features"], classes, columns)
-    return cache.models.get_or_load(("predict", model_id), "predict", "model %d" % model_id, "cpu",
-                                    read, max_models)
+    return cache.models.get_or_load(key, "predict", "model %d" % model_id, "cpu", read, max_models())
 
 
 # ---- row form (api.md §9) ----------------------------------------------------------------

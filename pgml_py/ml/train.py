@@ -78,7 +78,7 @@ def test_metrics(task, estimator, dataset):
     if len(X) == 0:
         return {}
     method = algorithms.prediction_method(estimator)
-    y_pred = getattr(estimator, method)(X) if method == "predict" else None
+    y_pred = estimator.predict(X) if method == "predict" else None
     y_proba = estimator.predict_proba(X) if task == "classification" and hasattr(estimator, "predict_proba") else None
     if y_pred is not None and task != "regression":
         y_pred = np.asarray(y_pred).reshape(len(X), -1)[:, 0]
