@@ -16,7 +16,7 @@ export PG_CONFIG PGML_VENV PGML_MODEL_STORE
 # SQL sources, concatenated in this order into the one versioned install script.
 SQL_SOURCES = sql/header.sql sql/bootstrap.sql sql/catalog.sql sql/utility.sql \
               sql/cache.sql sql/embed.sql sql/chunk.sql sql/vectors.sql sql/transform.sql \
-              sql/rank.sql sql/metrics.sql sql/datasets.sql sql/deploy.sql sql/train.sql sql/predict.sql
+              sql/rank.sql sql/metrics.sql sql/datasets.sql sql/deploy.sql sql/train.sql sql/predict.sql sql/tune.sql
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 

@@ -94,7 +94,7 @@ def chunk(splitter, text, kwargs):
 def generation_call(task, args, task_is_json):
     """The keyword arguments every transform/transform_stream overload passes to the core."""
     return dict(task=json.loads(task) if task_is_json else task, args=parse_kwargs(args, "args"),
-                settings=current_settings(), check_for_interrupts=db.check_for_interrupts)
+                settings=current_settings(), check_for_interrupts=db.check_for_interrupts, db=db)
 
 
 @entry
@@ -336,14 +336,15 @@ def train(project_name, task, relation_name, y_column_name, algorithm, hyperpara
         test_size=test_size, test_sampling=test_sampling or "stratified", runtime=runtime,
         automatic_deploy=automatic_deploy, materialize_snapshot=bool(materialize_snapshot),
         preprocess=parse_kwargs(preprocess, "preprocess"),
-        n_threads=current_settings().omp_num_threads, progress=Progress(db.notice, status=show_in_activity),
+        n_threads=current_settings().omp_num_threads,
+        progress=Progress(db.notice, status=lambda message: show_in_activity("pgml.train", message)),
         check_for_interrupts=db.check_for_interrupts)
 
 
-def show_in_activity(message):
-    """What train is doing, as this transaction's application_name: pg_stat_activity shows it."""
+def show_in_activity(function, message):
+    """What train/tune is doing, as this transaction's application_name: pg_stat_activity shows it."""
     db.execute("SELECT pg_catalog.set_config('application_name', $1, true)",
-                [("pgml.train: " + message)[:63]], ["text"])
+                [("%s: %s" % (function, message))[:63]], ["text"])
 
 
 @entry
@@ -373,4 +374,39 @@ def predict_row(project_name, model_id, row):
             raise errors.NullValueNotAllowed("project_name must not be NULL", hint="Name the project.")
         model_id = core.deployed_model_id(db, project_name)
     model = core.load(db, model_id, lambda: current_settings().cache_max_models)
+    if getattr(model, "is_tuned", False):  # a tuned text classifier: the row is its text
+        return model.predict_row(json.loads(row, object_pairs_hook=list))
     return core.predict_row(db, model, model_id, row)
+
+
+# ---- tune / generate (api.md §10) --------------------------------------------------------
+
+@entry
+def tune(project_name, task, relation_name, y_column_name, model_name, hyperparams, test_size, test_sampling,
+         automatic_deploy, materialize_snapshot):
+    from .hf import tune as core
+    from .progress import Progress
+    if project_name is None:
+        raise errors.NullValueNotAllowed("project_name must not be NULL", hint="Name the project.")
+    return core.tune(
+        db, project_name, task=task, relation_name=relation_name, y_column_name=y_column_name,
+        model_name=model_name, hyperparams=parse_kwargs(hyperparams, "hyperparams"),
+        test_size=test_size, test_sampling=test_sampling or "stratified", automatic_deploy=automatic_deploy,
+        materialize_snapshot=bool(materialize_snapshot), settings=current_settings(),
+        progress=Progress(db.notice, status=lambda message: show_in_activity("pgml.tune", message)),
+        check_for_interrupts=db.check_for_interrupts)
+
+
+@entry
+def generate(project_name, inputs, config):
+    """pgml.generate(project, text | text[], config): the project's deployed tuned model."""
+    from .ml import predict as core
+    if any(text is None for text in inputs):
+        raise errors.NullValueNotAllowed("inputs must not contain NULL elements",
+                                         hint="Filter the NULLs out, or COALESCE them to ''.")
+    model = core.load(db, core.deployed_model_id(db, project_name), lambda: current_settings().cache_max_models)
+    if not getattr(model, "is_tuned", False):
+        raise errors.InvalidParameter(
+            'project "%s" is a %s model, not a tuned text model' % (project_name, model.task),
+            hint="pgml.generate uses projects made by pgml.tune; use pgml.predict for this one.")
+    return model.generate(list(inputs), parse_kwargs(config, "config"), check_for_interrupts=db.check_for_interrupts)

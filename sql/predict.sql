@@ -47,6 +47,9 @@ CREATE OR REPLACE FUNCTION pgml._row_json("row" ANYELEMENT) RETURNS JSON AS $$
 DECLARE
     t CONSTANT pg_catalog.regtype := pg_catalog.pg_typeof("row");
 BEGIN
+    IF t OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.text', 'pg_catalog.varchar', 'pg_catalog.bpchar']::pg_catalog.regtype[]) THEN
+        RETURN pg_catalog.to_json("row");  -- the text for a classifier made by pgml.tune
+    END IF;
     IF t OPERATOR(pg_catalog.<>) 'pg_catalog.record'::pg_catalog.regtype AND NOT EXISTS (
             SELECT 1 FROM pg_catalog.pg_type WHERE oid OPERATOR(pg_catalog.=) t AND typtype OPERATOR(pg_catalog.=) 'c') THEN
         RAISE EXCEPTION 'pgml.predict expects a row of features or an array, got %', t

@@ -30,7 +30,7 @@ def prompt_ids(pipe, text_input, chat_inputs, template=None):
     return tokenizer(text_input, return_tensors="pt")
 
 
-def stream(task, args, text_input=None, chat_inputs=None, settings=None, check_for_interrupts=None):
+def stream(task, args, text_input=None, chat_inputs=None, settings=None, check_for_interrupts=None, db=None):
     """Yields JSON arrays of strings (normally one chunk each) that concatenate to the reply."""
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
@@ -42,7 +42,7 @@ def stream(task, args, text_input=None, chat_inputs=None, settings=None, check_f
         raise errors.InvalidParameter(
             'transform_stream streams text generation, not "%s"' % name,
             hint='Use {"task": "text-generation"} or "conversational", or pgml.transform.')
-    pipe = transform.get_pipeline(task, settings)
+    pipe = transform.get_pipeline(task, settings, db)
     args = transform.generation_args(args, pipe)
     args.pop("cache", None)
     inputs = prompt_ids(pipe, text_input, chat_inputs, args.pop("chat_template", None))

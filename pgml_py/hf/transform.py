@@ -16,7 +16,7 @@ ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classifica
            "text2text": "text2text-generation"}
 CHAT_TASKS = ("conversational", "conversation", "chat")
 # Task-object keys that are ours, not the pipeline's.
-OWN_KEYS = ("task", "model", "cache", "device", "device_map", "torch_dtype", "dtype")
+OWN_KEYS = ("task", "model", "project", "cache", "device", "device_map", "torch_dtype", "dtype")
 
 
 def parse_task(task):
@@ -92,14 +92,15 @@ def removed_task_runners(name):
     return None
 
 
-def load_pipeline(task, settings):
+def load_pipeline(task, settings, restored=False):
     """A callable(inputs, **args) for the task object: a transformers pipeline, or one of our
-    runners for the tasks transformers 5 removed."""
+    runners for the tasks transformers 5 removed. restored: "model" is a tuned model that
+    pgml.tune checked when it loaded the base model."""
     name = normalize_task_name(task["task"])
     check_task_name(name)
     model = task.get("model")
     trust = hub.as_bool(task.get("trust_remote_code", False), "trust_remote_code")
-    if model is not None:
+    if model is not None and not restored:
         hub.check_allowed(model, trust, settings)
     elif trust:
         raise errors.InvalidParameter("trust_remote_code needs a model", hint='Add "model" to the task object.')
@@ -158,13 +159,25 @@ def load_pipeline(task, settings):
                                       hint="Check the task name and that the model fits the task.")
 
 
-def get_pipeline(task, settings):
+def load_restored(db, model_id, task, settings):
+    from . import tuned
+    with tuned.restored_directory(db, model_id, settings) as path:
+        return load_pipeline(dict(task, model=path), settings, restored=True)
+
+
+def get_pipeline(task, settings, db=None):
     use_cache = hub.as_bool(task.get("cache", True), "cache")
     device_key = task.get("device_map", task.get("device"))
     key = ("transform", json.dumps(task, sort_keys=True, default=str))  # device is in the task
-    return cache.models.get_or_load(
-        key, "transform", task.get("model") or task["task"], str(device_key or settings.device),
-        lambda: load_pipeline(task, settings), settings.cache_max_models, use_cache)
+    if "project" in task:  # (+) a project's deployed tuned model, e.g. {"task": ..., "project": "p"}
+        from . import tuned
+        model_id = tuned.deployed_model_id(db, task["project"])
+        key, model = key + (model_id,), "model %d" % model_id
+        load = lambda: load_restored(db, model_id, task, settings)  # noqa: E731
+    else:
+        model, load = task.get("model") or task["task"], lambda: load_pipeline(task, settings)
+    return cache.models.get_or_load(key, "transform", model, str(device_key or settings.device),
+                                    load, settings.cache_max_models, use_cache)
 
 
 def generation_args(args, pipe):
@@ -276,13 +289,13 @@ def interrupt_check(check_for_interrupts):
 
 
 def run(task, args, inputs=None, chat_inputs=None, settings=None, check_for_interrupts=None,
-        byte_inputs=None):
+        byte_inputs=None, db=None):
     """The pipeline output for inputs, shaped as PostgresML returns it, as JSON text."""
     task = parse_task(task)
     name = normalize_task_name(task["task"])
     check_task_name(name)
     prepared = prepare_inputs(name, inputs, chat_inputs, byte_inputs)
-    pipe = get_pipeline(task, settings)
+    pipe = get_pipeline(task, settings, db)
     if byte_inputs is not None:
         from . import media
         prepared = media.for_pipeline(name, prepared, pipe)  # resampled to the model's rate

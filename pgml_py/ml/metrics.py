@@ -20,9 +20,9 @@ TARGETS = {
     "conversation": ("bleu", True),  # tune never reports it: every new model is deployed
     "text_generation": ("perplexity", False),
     "text2text": ("perplexity", False),
-    # Not trainable here; PostgresML's targets, so a lookup never fails.
+    # PostgresML's targets, so a lookup never fails.
     "question_answering": ("f1", True),
-    "summarization": ("rouge_ns", True),
+    "summarization": ("rouge_ngram_f1", True),
     "translation": ("bleu", True),
 }
 

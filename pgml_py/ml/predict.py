@@ -16,7 +16,7 @@ SELECT d.model_id FROM pgml.deployments d JOIN pgml.projects p ON p.id = d.proje
 WHERE p.name = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT 1"""
 
 MODEL = """
-SELECT m.num_features, p.task::pg_catalog.text AS task FROM pgml.models m
+SELECT m.num_features, m.algorithm, p.task::pg_catalog.text AS task FROM pgml.models m
 JOIN pgml.projects p ON p.id = m.project_id WHERE m.id = $1 AND m.status = 'successful'"""
 
 
@@ -96,6 +96,10 @@ def load(db, model_id, max_models):
         if not rows:
             raise errors.UndefinedObject("model %d does not exist or did not finish training" % model_id,
                                          hint="See SELECT * FROM pgml.trained_models.")
+        if rows[0]["algorithm"] == "transformers":  # made by pgml.tune
+            from .. import settings
+            from ..hf import tuned
+            return tuned.restore(db, model_id, settings.read(db))
         parts = db.execute("SELECT path, data FROM pgml.files WHERE model_id = $1 ORDER BY path, part",
                            [model_id], ["int8"])
         files = {}

@@ -1,0 +1,328 @@
+"""pgml.tune (api.md §10): fine-tune a Hugging Face model on a table's text columns, with LoRA
+adapters (peft) by default, and keep the result in the catalog like a trained model: a models
+row with the evaluation metrics, the adapter (or whole model) as safetensors parts in
+pgml.files, a pgml.logs row per logging step, automatic deploy. Everything happens in the
+caller's transaction, so a tune that fails or is cancelled leaves the catalog as it was."""
+import json
+import math
+import tempfile
+import time
+
+from .. import device, errors
+from ..ml import metrics, train as ml_train
+from . import tune_data, tuned
+
+TASKS = tuple(tune_data.COLUMNS)
+CLASSIFICATION, SEQ2SEQ = tune_data.CLASSIFICATION, tune_data.SEQ2SEQ
+LORA_TASK_TYPES = {"text_classification": "SEQ_CLS", "text_pair_classification": "SEQ_CLS",
+                   "conversation": "CAUSAL_LM", "translation": "SEQ_2_SEQ_LM",
+                   "summarization": "SEQ_2_SEQ_LM", "text2text": "SEQ_2_SEQ_LM"}
+DEFAULT_LORA = {"r": 2, "lora_alpha": 4, "lora_dropout": 0.05, "bias": "none"}
+HYPERPARAM_KEYS = ("dataset_args", "training_args", "lora", "lora_config", "tokenizer_args", "max_seq_length",
+                   "prompt_template", "token", "load_in_8bit", "device_map", "model_name", "project_name")
+SECRET = "(hidden)"  # what the catalog keeps of hub tokens
+DEFAULT_MAX_SEQ_LENGTH = 512
+
+
+def normalize_task(task):
+    name = str(task).strip().lower().replace("-", "_")
+    if name not in TASKS:
+        raise errors.InvalidParameter(
+            'pgml.tune does not support the task "%s"' % task,
+            hint="Use one of: %s. For tabular data use pgml.train." % ", ".join(t.replace("_", "-") for t in TASKS))
+    return name
+
+
+def check_hyperparams(hyperparams):
+    unknown = sorted(set(hyperparams) - set(HYPERPARAM_KEYS))
+    if unknown:
+        raise errors.InvalidParameter(
+            "unknown hyperparams key%s for pgml.tune: %s" % ("s" if len(unknown) > 1 else "", ", ".join(unknown)),
+            hint="The keys are: %s. Trainer options go in training_args." % ", ".join(HYPERPARAM_KEYS))
+    for key in ("dataset_args", "training_args", "lora_config", "tokenizer_args"):
+        if not isinstance(hyperparams.get(key, {}), dict):
+            raise errors.bad_argument("hyperparams.%s" % key, "a JSON object", json.dumps(hyperparams[key]))
+    if not isinstance(hyperparams.get("lora", True), bool):
+        raise errors.bad_argument("hyperparams.lora", "true or false", json.dumps(hyperparams["lora"]))
+    length = hyperparams.get("max_seq_length")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
+        raise errors.bad_argument("hyperparams.max_seq_length", "a positive integer", json.dumps(length))
+
+
+def catalog_hyperparams(hyperparams, model_name, project_name):
+    """What pgml.models keeps: the call's hyperparams with model and project, hub tokens hidden."""
+    kept = json.loads(json.dumps(hyperparams))
+    if kept.get("token"):
+        kept["token"] = SECRET
+    if kept.get("training_args", {}).get("hub_token"):
+        kept["training_args"]["hub_token"] = SECRET
+    kept.update(model_name=model_name, project_name=project_name)
+    return kept
+
+
+def previous_model_name(db, project_id):
+    rows = db.execute("""SELECT hyperparams->>'model_name' AS name FROM pgml.models
+                         WHERE project_id = $1 AND algorithm = 'transformers'
+                         ORDER BY created_at DESC, id DESC LIMIT 1""", [project_id], ["int8"])
+    return rows[0]["name"] if rows else None
+
+
+def finite(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def tune(db, project_name, task=None, relation_name=None, y_column_name=None, model_name=None,
+         hyperparams=None, test_size=0.25, test_sampling="stratified", automatic_deploy=True,
+         materialize_snapshot=False, settings=None, progress=None, check_for_interrupts=None):
+    """Returns [(project name, task with dashes, 'transformers', deployed)] (api.md §10)."""
+    notice = progress or (lambda message, force=False: None)
+    if task is not None:
+        task = normalize_task(task)  # before the project is created
+    project_id, task = ml_train.project_for(db, project_name, task)
+    task = normalize_task(task)
+    hyperparams = dict(hyperparams or {})
+    check_hyperparams(hyperparams)
+    model_name = model_name or hyperparams.get("model_name") or previous_model_name(db, project_id)
+    if not model_name:
+        raise errors.InvalidParameter("pgml.tune needs a model_name to fine-tune",
+                                      hint="Pass model_name => 'org/name' (a hub name or a model in the model store).")
+    dataset_args = hyperparams.get("dataset_args", {})
+    names = tune_data.column_names(task, dataset_args, y_column_name)
+
+    snapshot_id = ml_train.snapshot_for(db, project_id, task, relation_name, None, test_size, test_sampling,
+                                        materialize_snapshot)
+    notice("snapshot %d: reading rows" % snapshot_id, force=True)
+    rows = tune_data.read(db, snapshot_id, task, names, explicit_roles=set(dataset_args))
+    notice("snapshot %d: %d training rows, %d test rows" % (snapshot_id, len(rows), len(next(iter(rows.test.values())))),
+           force=True)
+
+    stored = catalog_hyperparams(hyperparams, model_name, project_name)
+    model_id = db.execute("""
+        INSERT INTO pgml.models (project_id, snapshot_id, num_features, algorithm, runtime, hyperparams,
+                                 status, search_params, search_args)
+        VALUES ($1, $2, $3, 'transformers', 'python', $4::jsonb, 'in_progress', '{}', '{}') RETURNING id""",
+        [project_id, snapshot_id, 2 if task == "text_pair_classification" else 1, json.dumps(stored)],
+        ["int8", "int8", "int4", "text"])[0]["id"]
+
+    def log_step(record):
+        db.execute("INSERT INTO pgml.logs (model_id, project_id, logs) VALUES ($1, $2, $3::jsonb)",
+                   [model_id, project_id, json.dumps(record)], ["int8", "int8", "text"])
+
+    with tempfile.TemporaryDirectory(prefix="pgml-tune-") as workdir:
+        model_metrics, files = fine_tune(task, model_name, hyperparams, rows, workdir, settings,
+                                         notice, log_step, check_for_interrupts)
+    ml_train.store_files(db, model_id, files)
+    db.execute("UPDATE pgml.models SET status = 'successful', metrics = $2::jsonb WHERE id = $1",
+               [model_id, json.dumps(model_metrics)], ["int8", "text"])
+    deployed = False
+    if automatic_deploy is None or automatic_deploy:
+        target = metrics.target(task)[0]  # a missing target metric counts as 0 (api.md §10)
+        deployed = ml_train.auto_deploy(db, project_id, task, model_id, dict({target: 0.0}, **model_metrics))
+    return [(project_name, task.replace("_", "-"), "transformers", deployed)]
+
+
+# ---- training ----------------------------------------------------------------------------
+
+def fine_tune(task, model_name, hyperparams, rows, workdir, settings, notice, log_step, check_for_interrupts):
+    """Trains; returns (metrics, [(file path, bytes)]) of the model to store."""
+    import torch
+    torch.set_num_threads(settings.omp_num_threads)
+    lora = hyperparams.get("lora", True)
+    load_options = {k: hyperparams[k] for k in ("token", "tokenizer_args", "device_map", "load_in_8bit")
+                    if k in hyperparams}
+    model, tokenizer = tuned.load_base(task, model_name, load_options, settings, rows.classes)
+    if lora:
+        model = with_lora(model, task, hyperparams.get("lora_config", {}))
+    max_length = hyperparams.get("max_seq_length") or min(tokenizer.model_max_length or DEFAULT_MAX_SEQ_LENGTH,
+                                                          DEFAULT_MAX_SEQ_LENGTH)
+    template = hyperparams.get("prompt_template")
+    train_set, collator = encode(task, tokenizer, model, rows.train, rows.classes, max_length, template)
+    test_set = None
+    if len(next(iter(rows.test.values()))):
+        test_set, _ = encode(task, tokenizer, model, rows.test, rows.classes, max_length, template)
+    device_name = device.choose(None, settings.device) if "device_map" not in hyperparams else None
+    args = training_arguments(hyperparams.get("training_args", {}), workdir, device_name, test_set is not None)
+
+    from transformers import Trainer
+    callback = progress_callback(notice, log_step, check_for_interrupts)
+    trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=test_set,
+                      data_collator=collator, processing_class=tokenizer, callbacks=[callback])
+    try:
+        trainer.train()
+    except (ValueError, TypeError, RuntimeError) as e:
+        if isinstance(e, errors.PgmlError):
+            raise
+        raise errors.InvalidParameter("training failed: %s: %s" % (type(e).__name__, e),
+                                      hint="Check training_args, max_seq_length and the model against the task.")
+    notice("evaluating on %d test rows" % (len(test_set) if test_set is not None else 0), force=True)
+    model_metrics = evaluate(task, trainer, model, tokenizer, rows, test_set, max_length)
+    for key in ("train_runtime", "train_loss", "train_samples_per_second", "train_steps_per_second"):
+        value = callback.final.get(key)
+        if finite(value):
+            model_metrics[key] = float(value)
+    model_metrics["fit_time"] = callback.final.get("train_runtime", 0.0)
+
+    meta = {"format": 1, "task": task, "base_model": model_name, "lora": lora, "classes": rows.classes,
+            "prompt_template": template, "max_seq_length": max_length,
+            "load": {k: v for k, v in load_options.items() if k != "token"}}
+    output = "%s/model" % workdir
+    model.save_pretrained(output)  # a peft model saves only its adapter (safetensors)
+    tokenizer.save_pretrained(output)
+    with open("%s/%s" % (output, tuned.META_FILE), "w") as f:
+        json.dump(meta, f)
+    return model_metrics, [(path, data) for path, data in tuned.directory_files(output)
+                           if path != "README.md"]  # peft's model card template
+
+
+def with_lora(model, task, lora_config):
+    from peft import LoraConfig, get_peft_model
+    config = dict(DEFAULT_LORA, task_type=LORA_TASK_TYPES[task])
+    config.update(lora_config)
+    try:
+        return get_peft_model(model, LoraConfig(**config))
+    except (ValueError, TypeError, KeyError) as e:
+        names = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                        if type(module).__name__ in ("Linear", "Conv1D", "Embedding")})
+        raise errors.InvalidParameter(
+            "lora_config does not fit model %s: %s" % (type(model).__name__, e),
+            detail="The model's linear layers are named: %s." % ", ".join(names)[:800],
+            hint='Set "target_modules" in lora_config to some of those names, or pass "lora": false.') from None
+
+
+def encode(task, tokenizer, model, columns, classes, max_length, template):
+    """(a datasets.Dataset of token ids and labels, its data collator)."""
+    import datasets
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
+    if task in CLASSIFICATION:
+        texts = [columns["text_column"]] if task == "text_classification" else \
+            [columns["text1_column"], columns["text2_column"]]
+        data = dict(tokenizer(*texts, truncation=True, max_length=max_length))
+        index = {c: i for i, c in enumerate(classes)}
+        data["labels"] = [index[c] for c in columns["class_column"]]
+        return datasets.Dataset.from_dict(data), DataCollatorWithPadding(tokenizer)
+    if task == "conversation":
+        data = {"input_ids": [], "attention_mask": [], "labels": []}
+        systems = columns.get("system_column") or [None] * len(columns["user_column"])
+        for system, user, assistant in zip(systems, columns["user_column"], columns["assistant_column"]):
+            prompt, full = tuned.prompt_parts(tokenizer, template, system, user, assistant)
+            prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            ids = tokenizer(full, add_special_tokens=False)["input_ids"][:max_length]
+            labels = ([-100] * len(prompt_ids) + ids[len(prompt_ids):])[:len(ids)]
+            data["input_ids"].append(ids)
+            data["attention_mask"].append([1] * len(ids))
+            data["labels"].append(labels)
+        return datasets.Dataset.from_dict(data), DataCollatorForSeq2Seq(tokenizer, padding=True)
+    data = dict(tokenizer(columns["text_column"], text_target=columns["target_column"],
+                          truncation=True, max_length=max_length))
+    return datasets.Dataset.from_dict(data), DataCollatorForSeq2Seq(tokenizer, model=model, padding=True)
+
+
+def training_arguments(user_args, workdir, device_name, has_test_rows):
+    """TrainingArguments from the call's training_args; files go to a temporary directory
+    (the catalog keeps the result), no reporting services, no progress bars in the server log."""
+    from transformers import TrainingArguments
+    args = dict(user_args)
+    if "evaluation_strategy" in args:  # the name before transformers 4.46, as PostgresML's docs use it
+        args.setdefault("eval_strategy", args.pop("evaluation_strategy"))
+    args.pop("output_dir", None)
+    args.setdefault("report_to", "none")
+    args.setdefault("save_strategy", "no")
+    args.setdefault("disable_tqdm", True)
+    if not has_test_rows:
+        args["eval_strategy"] = "no"
+    if device_name == "cpu":
+        args.setdefault("use_cpu", True)
+    try:
+        return TrainingArguments(output_dir=workdir, **args)
+    except (TypeError, ValueError) as e:
+        raise errors.InvalidParameter("training_args rejected by TrainingArguments: %s" % e,
+                                      hint="Use keyword arguments of transformers.TrainingArguments, "
+                                           "e.g. {\"num_train_epochs\": 3, \"learning_rate\": 2e-5}.") from None
+
+
+def progress_callback(notice, log_step, check_for_interrupts):
+    """A TrainerCallback: every log → a pgml.logs row and a NOTICE with step k of n, loss and
+    an ETA; every step → a chance for statement_timeout / pg_cancel_backend to stop training."""
+    from transformers import TrainerCallback
+
+    class _Reporter(TrainerCallback):
+        def __init__(self):
+            self.started, self.final = time.monotonic(), {}
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if check_for_interrupts is not None:
+                check_for_interrupts()
+            elapsed = time.monotonic() - self.started
+            step, total = state.global_step, state.max_steps
+            notice("step %d of %d, %.1f s elapsed, about %.1f s left"
+                   % (step, total, elapsed, elapsed / max(step, 1) * (total - step)))
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = {k: (float(v) if finite(v) else None) if isinstance(v, (int, float)) else v
+                    for k, v in (logs or {}).items()}
+            if "train_runtime" in logs:
+                self.final = logs
+            record = dict(logs, step=state.global_step, max_steps=state.max_steps, timestamp=time.time())
+            log_step(record)
+            elapsed = time.monotonic() - self.started
+            step, total = state.global_step, state.max_steps
+            shown = ", ".join("%s %.4g" % (k, v) for k, v in logs.items() if finite(v))
+            notice("step %d of %d: %s; %.1f s elapsed, about %.1f s left"
+                   % (step, total, shown, elapsed, elapsed / max(step, 1) * (total - step)), force=True)
+    return _Reporter()
+
+
+# ---- evaluation --------------------------------------------------------------------------
+
+def evaluate(task, trainer, model, tokenizer, rows, test_set, max_length):
+    """Metrics on the test rows: eval_* from the Trainer, f1/accuracy/... for classifiers,
+    perplexity for generation, BLEU and ROUGE for seq2seq (api.md §7.10, §10)."""
+    import numpy as np
+    if test_set is None:
+        return {}
+    if task in CLASSIFICATION:
+        output = trainer.predict(test_set, metric_key_prefix="eval")
+        result = {k: float(v) for k, v in output.metrics.items() if finite(v)}
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        logits = np.asarray(logits, dtype=np.float64)
+        proba = np.exp(logits - logits.max(axis=1, keepdims=True))
+        proba /= proba.sum(axis=1, keepdims=True)
+        index = {c: i for i, c in enumerate(rows.classes)}
+        y_true = np.array([index[c] for c in rows.test["class_column"]])
+        scores = metrics.compute("classification", y_true, proba.argmax(axis=1), proba,
+                                 classes=np.arange(len(rows.classes)))
+        result.update(scores)
+        result.update({"eval_" + k: v for k, v in scores.items() if k in ("f1", "accuracy")})
+        return result
+    result = {k: float(v) for k, v in trainer.evaluate().items() if finite(v)}
+    if "eval_loss" in result:
+        result["perplexity"] = math.exp(min(result["eval_loss"], 700.0))
+    if task in SEQ2SEQ:
+        result.update(text_metrics(model, tokenizer, rows.test["text_column"], rows.test["target_column"], max_length))
+    return result
+
+
+def text_metrics(model, tokenizer, inputs, references, max_length, batch_size=16):
+    """BLEU (sacrebleu) and ROUGE-1/2 (rouge-score) of generated text against the references,
+    under PostgresML's metric names."""
+    import torch
+    from rouge_score import rouge_scorer
+    from sacrebleu.metrics import BLEU
+    model.eval()
+    predictions = []
+    longest = max(len(ids) for ids in tokenizer(references)["input_ids"])
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch_size):
+            encoded = tokenizer(inputs[start:start + batch_size], truncation=True, max_length=max_length,
+                                padding=True, return_tensors="pt").to(model.device)
+            generated = model.generate(**encoded, max_new_tokens=min(longest + 8, max_length))
+            predictions += tokenizer.batch_decode(generated, skip_special_tokens=True)
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2"])
+    scores = [scorer.score(ref, pred) for ref, pred in zip(references, predictions)]
+
+    def mean(kind, field):
+        return float(sum(getattr(s[kind], field) for s in scores) / len(scores))
+    return {"bleu": float(BLEU().corpus_score(predictions, [references]).score),
+            "rouge_ngram_f1": mean("rouge1", "fmeasure"), "rouge_ngram_precision": mean("rouge1", "precision"),
+            "rouge_ngram_recall": mean("rouge1", "recall"), "rouge_bigram_f1": mean("rouge2", "fmeasure"),
+            "rouge_bigram_precision": mean("rouge2", "precision"), "rouge_bigram_recall": mean("rouge2", "recall")}
