@@ -322,7 +322,8 @@ def text_metrics(model, tokenizer, inputs, references, max_length, batch_size=16
 
     def mean(kind, field):
         return float(sum(getattr(s[kind], field) for s in scores) / len(scores))
-    return {"bleu": float(BLEU().corpus_score(predictions, [references]).score),
+    # effective_order: short references (fewer than 4 words) would otherwise always score 0.
+    return {"bleu": float(BLEU(effective_order=True).corpus_score(predictions, [references]).score),
             "rouge_ngram_f1": mean("rouge1", "fmeasure"), "rouge_ngram_precision": mean("rouge1", "precision"),
             "rouge_ngram_recall": mean("rouge1", "recall"), "rouge_bigram_f1": mean("rouge2", "fmeasure"),
             "rouge_bigram_precision": mean("rouge2", "precision"), "rouge_bigram_recall": mean("rouge2", "recall")}
