@@ -3,7 +3,7 @@
 test venv (it sees the pgml venv's packages and this repository):
 
     .venv-test/bin/python bench/predict.py [--rows 100000] [--requests 2000] [--threads 1]
-                                           [--url URL] [--port 15436] [--pgbouncer]
+                                           [--url URL] [--port 15436] [--pgbouncer] [--train-only]
 
 One run, one table. The data: a generated regression set (16 float features), stored as a table
 of columns (for pgml.train) and as t(id, features real[]) (for predict). The model: project
@@ -318,59 +318,12 @@ logfile = {d}/pgbouncer.log
 
 # ---- main ----------------------------------------------------------------------------------
 
-def main():
-    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
-        return serve(int(sys.argv[2]), sys.argv[3])
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=100000, help="rows of t, and of the training table")
-    parser.add_argument("--requests", type=int, default=2000,
-                        help="HTTP requests (throughput, extrapolated) and per-row latency calls")
-    parser.add_argument("--threads", type=int, default=1, help="pgml.omp_num_threads / n_jobs, both sides")
-    parser.add_argument("--repeat", type=int, default=2, help="timed runs per case; the best counts")
-    parser.add_argument("--url", help="server to use (default: start one on --port)")
-    parser.add_argument("--port", default=os.environ.get("PGML_PORT", "15436"),
-                        help="port of the server started without --url (default $PGML_PORT or 15436)")
-    parser.add_argument("--pgbouncer", action="store_true",
-                        help="also time a pooled client through pgbouncer (apt-installs it when missing)")
-    parser.add_argument("--keep-server", action="store_true", help="leave a started server running")
-    args = parser.parse_args()
-    th = args.threads
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(th)
+def cases_abc(args, conn, url, options, tmp, model_id, X, notes):
+    """Cases (a) to (c) on the model that (d) trained; returns their table rows."""
     import numpy as np
     import psycopg
-    import xgboost
-
-    X, y = make_data(args.rows)
-    n_test = int(np.floor(args.rows * 0.25 + 0.5))
-    X_train, y_train = X[:args.rows - n_test], y[:args.rows - n_test]
-    rows = []    # (section, case, n, seconds, per-unit text, ratio text, target text)
-    notes = []
-    url, stop = (args.url, None) if args.url else start_server(args.port)
-    tmp = tempfile.mkdtemp(prefix="pgml-bench-predict-")
-    service = None
-    options = "-c pgml.omp_num_threads=%d" % th
+    th, rows, service = args.threads, [], None
     try:
-        conn = psycopg.connect(url, autocommit=True, options=options)
-        load_tables(conn, X, y)
-
-        # (d) train: a warm-up train imports xgboost in the backend, then the timed ones
-        train_sql = ("SELECT * FROM pgml.train(%s, 'regression', %s, 'y', algorithm => 'xgboost', "
-                     "hyperparams => %s, test_size => 0.25, test_sampling => 'last')")
-        train_args = (PROJECT, DATA, json.dumps(HYPER))
-        conn.execute(train_sql, train_args).fetchall()
-        pgml_train, _ = best_of(args.repeat, lambda: conn.execute(train_sql, train_args).fetchall())
-        model_id, fit_time, score_time = conn.execute(
-            """SELECT m.id, (m.metrics->>'fit_time')::float8, (m.metrics->>'score_time')::float8 FROM pgml.models m
-               JOIN pgml.projects p ON p.id = m.project_id WHERE p.name = %s ORDER BY m.id DESC LIMIT 1""", (PROJECT,)).fetchone()
-        conn.execute("SELECT * FROM pgml.deploy(%s::bigint)", (model_id,)).fetchall()
-        assert deployed_model(conn) == model_id
-
-        def raw_fit():
-            return xgboost.XGBRegressor(**HYPER, n_jobs=th).fit(X_train, y_train)
-        raw_fit()
-        raw_train, _ = best_of(args.repeat, raw_fit)
-
         files = model_files(conn, model_id)
         model = load_model(files)
         booster = model.get_booster()
@@ -485,15 +438,74 @@ def main():
                 finally:
                     bstop()
 
+    finally:
+        if service is not None:
+            service.terminate()
+            service.wait(10)
+    return rows
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        return serve(int(sys.argv[2]), sys.argv[3])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100000, help="rows of t, and of the training table")
+    parser.add_argument("--requests", type=int, default=2000,
+                        help="HTTP requests (throughput, extrapolated) and per-row latency calls")
+    parser.add_argument("--threads", type=int, default=1, help="pgml.omp_num_threads / n_jobs, both sides")
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs per case; the best counts")
+    parser.add_argument("--url", help="server to use (default: start one on --port)")
+    parser.add_argument("--port", default=os.environ.get("PGML_PORT", "15436"),
+                        help="port of the server started without --url (default $PGML_PORT or 15436)")
+    parser.add_argument("--pgbouncer", action="store_true",
+                        help="also time a pooled client through pgbouncer (apt-installs it when missing)")
+    parser.add_argument("--keep-server", action="store_true", help="leave a started server running")
+    parser.add_argument("--train-only", action="store_true", help="run case (d) alone")
+    args = parser.parse_args()
+    th = args.threads
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(th)
+    import numpy as np
+    import psycopg
+    import xgboost
+
+    X, y = make_data(args.rows)
+    n_test = int(np.floor(args.rows * 0.25 + 0.5))
+    X_train, y_train = X[:args.rows - n_test], y[:args.rows - n_test]
+    rows = []    # (section, case, n, seconds, per-unit text, ratio text, target text)
+    notes = []
+    url, stop = (args.url, None) if args.url else start_server(args.port)
+    tmp = tempfile.mkdtemp(prefix="pgml-bench-predict-")
+    options = "-c pgml.omp_num_threads=%d" % th
+    try:
+        conn = psycopg.connect(url, autocommit=True, options=options)
+        load_tables(conn, X, y)
+
+        # (d) train: a warm-up train imports xgboost in the backend, then the timed ones
+        train_sql = ("SELECT * FROM pgml.train(%s, 'regression', %s, 'y', algorithm => 'xgboost', "
+                     "hyperparams => %s, test_size => 0.25, test_sampling => 'last')")
+        train_args = (PROJECT, DATA, json.dumps(HYPER))
+        conn.execute(train_sql, train_args).fetchall()
+        pgml_train, _ = best_of(args.repeat, lambda: conn.execute(train_sql, train_args).fetchall())
+        model_id, fit_time, score_time = conn.execute(
+            """SELECT m.id, (m.metrics->>'fit_time')::float8, (m.metrics->>'score_time')::float8 FROM pgml.models m
+               JOIN pgml.projects p ON p.id = m.project_id WHERE p.name = %s ORDER BY m.id DESC LIMIT 1""", (PROJECT,)).fetchone()
+        conn.execute("SELECT * FROM pgml.deploy(%s::bigint)", (model_id,)).fetchall()
+        assert deployed_model(conn) == model_id
+
+        def raw_fit():
+            return xgboost.XGBRegressor(**HYPER, n_jobs=th).fit(X_train, y_train)
+        raw_fit()
+        raw_train, _ = best_of(args.repeat, raw_fit)
+
+        if not args.train_only:
+            rows += cases_abc(args, conn, url, options, tmp, model_id, X, notes)
         rows.append(("d", "pgml.train wall (xgboost, 50 trees)", len(X_train), pgml_train,
                      "fit %.3f s, test metrics %.3f s" % (fit_time, score_time), "%.2fx" % (pgml_train / raw_train), "<= 1.2x"))
         rows.append(("d", "XGBRegressor.fit, same rows", len(X_train), raw_train, "", "1", ""))
         conn.execute("DROP TABLE IF EXISTS %s, %s" % (DATA, T))
         conn.close()
     finally:
-        if service is not None:
-            service.terminate()
-            service.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
         if stop and not args.keep_server:
             stop()

@@ -17,7 +17,7 @@ DEFAULT = {"encode": "native", "impute": "error", "scale": "preserve"}
 
 
 def categorical(column):
-    return "categories" in column.get("statistics", {})
+    return "categories" in (column.get("statistics") or {})
 
 
 def _bad(message, hint):
@@ -143,13 +143,16 @@ def fit(columns, X, num_train, y_train, spec=None):
     start = 0
     for column in columns:
         width = column.get("size", 1)
-        block = np.asarray(X[:, start:start + width], dtype=np.float64)
+        raw = X[:, start:start + width]
         start += width
         p = column["preprocessor"] = chosen[column["name"]]
         params = column["preprocessing"] = {}
-        missing = block == 0 if categorical(column) else np.isnan(block)
-        if p["impute"] == "error" and missing.any():
+        if p["impute"] == "error" and ((raw == 0) if categorical(column) else np.isnan(raw)).any():
             raise _missing_error(column)
+        if p == DEFAULT and not categorical(column):  # nothing to fit: the values pass through
+            params["scale_offset"], params["scale_factor"] = [0.0] * width, [1.0] * width
+            continue
+        block = np.asarray(raw, dtype=np.float64)
         if categorical(column):
             categories = column["statistics"]["categories"]
             seen = sorted((c["value"], k) for k, c in categories.items() if k != "__NULL__" and c["members"])
@@ -194,17 +197,22 @@ def _fill(block, values):
 def transform(columns, X, check_missing=False):
     """The raw matrix X → the estimator's matrix (float32), with each column's fitted params.
     check_missing: a missing value in a column whose impute is "error" is an ERROR."""
-    blocks, start = [], 0
-    X = np.asarray(X, dtype=np.float64)
+    blocks, start, raw = [], 0, 0
+    X = np.asarray(X)
     for column in columns:
         width = column.get("size", 1)
         block = X[:, start:start + width]
         start += width
         p = column.get("preprocessor") or DEFAULT
         params = column.get("preprocessing")
-        if params is None:  # a snapshot without preprocessing: raw
+        if params is None or _passes_through(column, p, params):  # raw values, as they are
+            if check_missing and params is not None and p["impute"] == "error" and (
+                    (block == 0) if categorical(column) else np.isnan(block)).any():
+                raise _missing_error(column)
             blocks.append(block)
+            raw += 1
             continue
+        block = np.asarray(block, dtype=np.float64)
         if check_missing and p["impute"] == "error" and (
                 (block == 0).any() if categorical(column) else np.isnan(block).any()):
             raise _missing_error(column)
@@ -220,7 +228,17 @@ def transform(columns, X, check_missing=False):
         blocks.append((encoded - offset[None, :]) / factor[None, :])
     if not blocks:
         return np.zeros((len(X), 0), dtype=np.float32)
-    return np.hstack(blocks).astype(np.float32)
+    if raw == len(blocks) and start == X.shape[1]:
+        return X.astype(np.float32, copy=False)  # nothing transformed
+    return np.hstack(blocks).astype(np.float32, copy=False)
+
+
+def _passes_through(column, p, params):
+    """True when transform leaves the column's values exactly as they are: numbers with no
+    imputation and scale 0/1, or text codes kept native with impute error (NULL stays 0)."""
+    if "impute" in params or any(params["scale_offset"]) or any(f != 1 for f in params["scale_factor"]):
+        return False
+    return not categorical(column) or (p["encode"] == "native" and p["impute"] == "error")
 
 
 def output_names(columns):

@@ -8,7 +8,10 @@ named by quote_ident from pg_attribute; values go through prepared plans.
 """
 import json
 import math
+import threading
+from collections import Counter
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -31,6 +34,8 @@ class Dataset:
     num_features: int
     label_classes: "list | None"
     columns: "list | None" = None   # snapshots.columns: feature and label dicts in column order
+    samples: int = 0
+    statistics: "object | None" = None   # the columns' statistics being computed: .wait()
 
 
 class UndefinedTable(errors.PgmlError):
@@ -196,8 +201,11 @@ def create(db, relation_name, y_column_names, test_size, test_sampling, material
 
 # ---- load --------------------------------------------------------------------------------
 
-def load(db, snapshot_id):
-    """The snapshot's rows, ordered, split and encoded (api.md §7.6-7.7)."""
+def load(db, snapshot_id, background=False):
+    """The snapshot's rows, ordered, split and encoded (api.md §7.6-7.7); their statistics go
+    to pgml.snapshots.columns. background: the numeric columns' statistics are computed in a
+    thread (numpy sorts, which release the GIL, beside the fit that follows) and the caller
+    writes the columns with save_columns(); only categories, which preprocess needs, are ready."""
     rows = db.execute("""SELECT relation_name, y_column_name, test_size,
                                 test_sampling::pg_catalog.text AS sampling, materialized
                          FROM pgml.snapshots WHERE id = $1""", [snapshot_id], ["int8"])
@@ -209,10 +217,10 @@ def load(db, snapshot_id):
     sampling = snap["sampling"]
     if snap["materialized"]:
         rel = resolve(db, "pgml.snapshot_%d" % int(snapshot_id))
-        order = " ORDER BY ctid" if rel["kind"] == "r" else ""
+        key = "ctid" if rel["kind"] == "r" else None
     else:
         rel = resolve(db, snap["relation_name"])
-        order = _order_by(sampling)
+        key = "random" if sampling in ("random", "stratified") else None
     attrs = attributes(db, rel["oid"])
     by_name = {a["name"]: a for a in attrs}
     for label in labels:
@@ -229,76 +237,81 @@ def load(db, snapshot_id):
                 hint="Use boolean, integer, real, double precision, numeric, text or arrays of numbers; "
                      "cast other columns in a view.")
     features = [a for a in attrs if a["name"] not in labels]
+    label_attrs = [by_name[name] for name in labels]
 
-    def select_item(a):
-        # numeric arrives as Decimal: cast it to float8 in SQL, which is much faster to convert.
-        if a["base"] == "numeric":
-            return "%s::pg_catalog.float8%s AS %s" % (a["quoted"], "[]" if a["is_array"] else "", a["quoted"])
-        return a["quoted"]
-    columns_sql = ", ".join(select_item(a) for a in attrs)
-    result = db.execute("SELECT %s FROM %s%s" % (columns_sql, rel["qualified"], order))
-    n = len(result)
-
-    label_rows = {name: [r[name] for r in result] for name in labels}
-    for name in labels:
-        if any(v is None for v in label_rows[name]):
+    data = _read(db, rel, features, label_attrs, key)
+    n = data.n
+    for a in label_attrs:
+        if data.nulls[a["name"]]:
             raise errors.NullValueNotAllowed(
-                'label column "%s" contains NULL values' % name,
-                hint="Remove or fill the rows WHERE %s IS NULL (a view can filter them)."
-                     % by_name[name]["quoted"])
+                'label column "%s" contains NULL values' % a["name"],
+                hint="Remove or fill the rows WHERE %s IS NULL (a view can filter them)." % a["quoted"])
 
+    # The row order: the sort ORDER BY random() (or ctid) would do, done here on the shipped
+    # keys, then the stratified split's permutation on top of it.
+    order = np.argsort(data.keys, kind="stable") if data.keys is not None else None
     num_test = _test_rows(float(snap["test_size"]), n)
-    permuted = sampling == "stratified" and bool(labels) and all(
-        by_name[name]["base"] not in CONTINUOUS_TYPES for name in labels)
-    if permuted:
-        permutation = stratified_order(list(zip(*(label_rows[name] for name in labels))), num_test)
-    else:
-        permutation = np.arange(n)
     num_train = n - num_test
+    if sampling == "stratified" and labels and all(a["base"] not in CONTINUOUS_TYPES for a in label_attrs):
+        groups = [data.group_ids(a, order) for a in label_attrs]
+        groups = groups[0] if len(groups) == 1 else np.unique(np.column_stack(groups), axis=0,
+                                                               return_inverse=True)[1].reshape(-1)
+        strata = stratified_groups(groups, num_test)
+        order = strata if order is None else order[strata]
+    data.put_in_order(order)
 
-    # Features, column-wise.
-    blocks, names, column_info = [], [], []
-    for a in features:
-        values = [result[int(i)][a["name"]] for i in permutation] if permuted else \
-            [r[a["name"]] for r in result]
+    # Features, column-wise; statistics over the training rows (numbers: maybe in a thread).
+    widths = [data.width(a) if a["is_array"] else 1 for a in features]
+    X = np.empty((n, sum(widths)), dtype=np.float32)
+    names, column_info, numeric, start = [], [], [], 0
+    for a, width in zip(features, widths):
         info = {"name": a["name"], "pg_type": a["pg_type"], "nullable": a["nullable"], "label": False,
                 "position": a["position"], "size": 1, "array": a["is_array"],
                 "preprocessor": dict(DEFAULT_PREPROCESSOR)}
         if a["is_array"]:
-            block = _array_block(a["name"], values)
-            info["size"] = block.shape[1]
-            names += ["%s[%d]" % (a["name"], i) for i in range(block.shape[1])]
+            X[:, start:start + width] = data.array(a, width)
+            info["size"] = width
+            names += ["%s[%d]" % (a["name"], i) for i in range(width)]
         elif a["base"] in TEXT_TYPES:
-            block, categories = _categorical(values, num_train)
-            info["statistics"] = _statistics(block[:num_train, 0], categories)
+            codes, categories = _categorical(data.texts(a), num_train)
+            X[:, start] = codes
+            info["statistics"] = _statistics(codes[:num_train], categories)
             names.append(a["name"])
         else:
-            block = np.array(values, dtype=np.float32).reshape(n, 1)
-            info["statistics"] = _statistics(block[:num_train, 0])
+            numeric.append((start, data.column(a), info))
+            info["statistics"] = None
             names.append(a["name"])
-        blocks.append(block)
+        start += width
         column_info.append(info)
-    X = np.hstack(blocks).astype(np.float32, copy=False) if blocks else np.zeros((n, 0), np.float32)
+    if numeric:  # one copy for all the numeric columns
+        X[:, [i for i, _, _ in numeric]] = data.values[:, [j for _, j, _ in numeric]]
+    # data.values is no one else's: the statistics can read it while X goes on to the fit
+    pending = [(info, data.values[:num_train, j]) for _, j, info in numeric]
 
     # Labels.
     y, label_classes = None, None
     if labels:
         encoded, classes = [], []
-        for name in labels:
-            a = by_name[name]
-            values = [label_rows[name][int(i)] for i in permutation] if permuted else label_rows[name]
-            if a["base"] in TEXT_TYPES or a["base"] == "bool":
+        for a in label_attrs:
+            if a["base"] in TEXT_TYPES:
+                values = data.texts(a)
                 classes_ = sorted(set(values))
                 code = {v: k for k, v in enumerate(classes_)}
-                encoded.append(np.array([code[v] for v in values], dtype=np.float32))
-                classes.append(classes_)
+                encoded.append(np.fromiter(map(code.__getitem__, values), dtype=np.float32, count=n))
+            elif a["base"] == "bool":
+                values = data.values[:, data.column(a)]
+                present = np.unique(values)
+                classes_ = [bool(v) for v in present.tolist()]
+                encoded.append(np.searchsorted(present, values).astype(np.float32))
             else:
-                encoded.append(np.array(values, dtype=np.float32))
-                classes.append(None)
-            column_info.append({"name": name, "pg_type": a["pg_type"], "nullable": a["nullable"], "label": True,
-                                "position": a["position"], "size": 1, "array": False,
-                                "preprocessor": dict(DEFAULT_PREPROCESSOR),
-                                "statistics": _statistics(encoded[-1][:num_train])})
+                encoded.append(np.ascontiguousarray(data.values[:, data.column(a)]))
+                classes_ = None
+            classes.append(classes_)
+            info = {"name": a["name"], "pg_type": a["pg_type"], "nullable": a["nullable"], "label": True,
+                    "position": a["position"], "size": 1, "array": False,
+                    "preprocessor": dict(DEFAULT_PREPROCESSOR), "statistics": None}
+            column_info.append(info)
+            pending.append((info, encoded[-1][:num_train].copy()))
         y = encoded[0] if len(encoded) == 1 else np.column_stack(encoded)
         if len(labels) == 1:
             label_classes = classes[0]
@@ -306,12 +319,282 @@ def load(db, snapshot_id):
             label_classes = classes
     column_info.sort(key=lambda c: c["position"])
 
+    dataset = Dataset(X_train=X[:num_train], y_train=None if y is None else y[:num_train],
+                      X_test=X[num_train:], y_test=None if y is None else y[num_train:],
+                      feature_names=names, num_features=X.shape[1], label_classes=label_classes,
+                      columns=column_info, samples=n)
+    dataset.statistics = _Statistics(pending, background)
+    if not background:
+        save_columns(db, snapshot_id, dataset)
+    return dataset
+
+
+def save_columns(db, snapshot_id, dataset):
+    """Writes snapshots.columns and analysis, once every column's statistics are there."""
+    dataset.statistics.wait()
     db.execute("UPDATE pgml.snapshots SET columns = $1::jsonb, analysis = $2::jsonb WHERE id = $3",
-               [json.dumps(column_info), json.dumps({"samples": n}), snapshot_id], ["text", "text", "int8"])
-    return Dataset(X_train=X[:num_train], y_train=None if y is None else y[:num_train],
-                   X_test=X[num_train:], y_test=None if y is None else y[num_train:],
-                   feature_names=names, num_features=X.shape[1], label_classes=label_classes,
-                   columns=column_info)
+               [json.dumps(dataset.columns), json.dumps({"samples": dataset.samples}), snapshot_id],
+               ["text", "text", "int8"])
+
+
+class _Statistics:
+    """_statistics of (column dict, training values) pairs, now or in a daemon thread. The
+    thread touches nothing but its numpy arrays (never plpy); wait() re-raises its error."""
+
+    def __init__(self, pending, background):
+        self._pending, self._error, self._thread = pending, [], None
+        if background and pending:
+            self._thread = threading.Thread(target=self._run, name="pgml-snapshot-statistics", daemon=True)
+            self._thread.start()
+        else:
+            self._run()
+
+    def _run(self):
+        try:
+            for info, values in self._pending:
+                info["statistics"] = _statistics(values)
+        except Exception as e:  # noqa: BLE001 (re-raised by wait)
+            self._error.append(e)
+
+    def wait(self):
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error:
+            raise self._error[0]
+
+
+# ---- reading the rows ----------------------------------------------------------------------
+#
+# One query reads every column, so all of them see the same rows in the same order (a single
+# aggregate node feeds each row to every aggregate in turn). Numbers travel as binary: each
+# row's numeric columns concatenated as big-endian float4/float8 (NULL → NaN), those records
+# concatenated by string_agg, and numpy reads them with frombuffer. Text columns come as
+# array_agg lists, arrays as their array_send bytes (elements NULL → NaN), flattened here.
+# The order of ORDER BY random() is made here: each row ships its random() value and numpy
+# sorts on it (a materialized snapshot ships its ctid). When the relation is large the query
+# groups the rows into chunks (one bytea stays far below PostgreSQL's 1 GB limit), each
+# aggregate ordered by the row number, so the scan order survives.
+
+CHUNK_BYTES = 256 * 1024 * 1024
+_F8 = "pg_catalog.float8"
+
+
+def _number_field(a):
+    """(numpy dtype, SQL bytea expression) of one numeric scalar column's value."""
+    q = a["quoted"]
+    if a["base"] == "float4":  # exact as it is: 4 bytes
+        return ">f4", "pg_catalog.float4send(COALESCE(%s, 'NaN'::pg_catalog.float4))" % q
+    # The values plpy gave before: bool → 0/1, integers and numeric → float8 (numpy rounds
+    # a Python int to float32 through a double too), float8 as is.
+    value = "%s::pg_catalog.int4::%s" % (q, _F8) if a["base"] == "bool" else "%s::%s" % (q, _F8)
+    return ">f8", "pg_catalog.float8send(COALESCE(%s, 'NaN'::%s))" % (value, _F8)
+
+
+def _array_bytes(a):
+    """array_send of the column as float8[] with NULL elements → NaN (a NULL array → NULL)."""
+    q = a["quoted"]
+    cast = "%s::pg_catalog.int4[]::%s[]" % (q, _F8) if a["base"] == "bool" else "%s::%s[]" % (q, _F8)
+    return "pg_catalog.array_send(pg_catalog.array_replace(%s, NULL, 'NaN'::%s))" % (cast, _F8)
+
+
+class _Rows:
+    """The relation's rows as _read got them (scan order) until put_in_order(order).
+    values: (n, k) float32, one column per numeric scalar column (column(a) says which)."""
+
+    def __init__(self, n, record, values, columns, texts, arrays, nulls):
+        self.n, self.nulls, self.values = n, nulls, values
+        self._record, self._columns, self._texts, self._arrays = record, columns, texts, arrays
+        self.keys = record["key"] if record is not None and "key" in record.dtype.names else None
+        self._order, self._array_rows = None, {}
+
+    def column(self, a):
+        return self._columns[a["name"]]
+
+    def put_in_order(self, order):
+        self._order = order
+        if order is not None:
+            self.values = self.values[order]
+
+    def texts(self, a, order=None):
+        order = self._order if order is None else order
+        values = self._texts[a["name"]]
+        return values if order is None else list(map(values.__getitem__, order.tolist()))
+
+    def group_ids(self, a, order):
+        """Stratification classes of a label column in `order` (equal label values, equal id)."""
+        if a["base"] in TEXT_TYPES:
+            values = self.texts(a, order)
+            ids = {v: i for i, v in enumerate(dict.fromkeys(values))}
+            return np.fromiter(map(ids.__getitem__, values), dtype=np.int64, count=self.n)
+        exact = self._record["x" + self._record_field(a)] if a["base"] == "int8" else \
+            self._record[self._record_field(a)]   # float8 holds every int4 exactly
+        exact = exact if order is None else exact[order]
+        return np.unique(exact, return_inverse=True)[1].reshape(-1)
+
+    def _record_field(self, a):
+        return "v%d" % self._columns[a["name"]]
+
+    def _meta(self, a):
+        """Per row (scan order): cardinality (-1 for a NULL array), dimensions and byte offset."""
+        if a["name"] not in self._array_rows:
+            meta = self._record["m" + self._columns[a["name"]]].astype(np.int64)
+            present = meta >= 0
+            card, ndim = np.where(present, meta >> 4, -1), meta & 15
+            size = np.where(present, 12 + 8 * ndim + 12 * np.maximum(card, 0), 0)
+            ends = np.cumsum(size)
+            if (int(ends[-1]) if len(ends) else 0) != len(self._arrays[a["name"]]):
+                raise errors.PgmlError('reading array column "%s" went wrong' % a["name"],
+                                       hint="This is a bug in pgml; please report it.")
+            self._array_rows[a["name"]] = (card, ndim, ends - size)
+        return self._array_rows[a["name"]]
+
+    def width(self, a):
+        """The first row's number of values; any other size is the "Mismatched" ERROR."""
+        card = self._meta(a)[0]
+        card = card if self._order is None else card[self._order]
+        present = np.flatnonzero(card >= 0)
+        if not len(present):
+            return 0
+        width = int(card[present[0]])
+        wrong = present[card[present] != width]
+        if len(wrong):
+            raise errors.DataError(
+                'Mismatched array length for feature "%s": expected %d values, got %d values'
+                % (a["name"], width, card[wrong[0]]),
+                hint="Every row of an array column must have the same number of values.")
+        return width
+
+    def array(self, a, width):
+        """The (n, width) float32 block of an array column, NULL arrays → NaN rows."""
+        card, ndim, offsets = self._meta(a)
+        buf = np.frombuffer(self._arrays[a["name"]], dtype=np.uint8)
+        block = np.full((self.n, width), np.nan, dtype=np.float32)
+        present = np.flatnonzero(card >= 0)
+        if len(present) and width:
+            rows_ndim = ndim[present]
+            for d in np.unique(rows_ndim).tolist():
+                rows = present[rows_ndim == d]
+                header = 12 + 8 * d
+                size = header + 12 * width
+                if len(rows) == len(present):  # one shape: the bytes are one regular matrix
+                    chunk = buf.reshape(len(rows), size)
+                else:
+                    chunk = np.stack([buf[o:o + size] for o in offsets[rows].tolist()])
+                # each element: its length (4 bytes, always 8), then the big-endian float8
+                values = chunk[:, header:].reshape(len(rows), width, 12)[:, :, 4:]
+                block[rows] = np.ascontiguousarray(values).view(">f8").reshape(len(rows), width)
+        return block if self._order is None else block[self._order]
+
+
+def _read(db, rel, features, label_attrs, key):
+    """Every needed column of rel in one query (chunked when large); see the comment above."""
+    key_sql, values4, values8, metas, exacts = [], [], [], [], []
+    if key == "random":
+        key_sql.append("pg_catalog.float8send(pg_catalog.random())")
+    elif key == "ctid":  # block * 2^16 + line: the heap order, exact in a float8
+        key_sql.append("pg_catalog.float8send((ctid::pg_catalog.text::pg_catalog.point)[0] * 65536 "
+                       "+ (ctid::pg_catalog.text::pg_catalog.point)[1])")
+    texts, arrays = [], []
+    for a in features + label_attrs:
+        if a["is_array"]:
+            arrays.append(a)
+            metas.append((a, "pg_catalog.int8send(COALESCE(pg_catalog.cardinality(%s)::pg_catalog.int8 * 16 "
+                             "+ COALESCE(pg_catalog.array_ndims(%s), 0), -1))" % (a["quoted"], a["quoted"])))
+        elif a["base"] in TEXT_TYPES:
+            texts.append(a)
+        else:
+            dtype, sql = _number_field(a)
+            (values4 if dtype == ">f4" else values8).append((a, sql))
+            if a["base"] == "int8" and any(a is b for b in label_attrs):  # exact stratification classes
+                exacts.append((a, "pg_catalog.int8send(COALESCE(%s, 0))" % a["quoted"]))
+    # The record: key, float4 values, float8 values, array metadata, exact int8 labels.
+    columns, fields, record_sql = {}, [], []
+    if key_sql:
+        fields.append(("key", ">f8"))
+        record_sql += key_sql
+    for dtype, group in ((">f4", values4), (">f8", values8)):
+        for a, sql in group:
+            columns[a["name"]] = len(columns)
+            fields.append(("v%d" % columns[a["name"]], dtype))
+            record_sql.append(sql)
+    for a, sql in metas:
+        columns[a["name"]] = str(len(fields))
+        fields.append(("m" + columns[a["name"]], ">i8"))
+        record_sql.append(sql)
+    for a, sql in exacts:
+        fields.append(("xv%d" % columns[a["name"]], ">i8"))
+        record_sql.append(sql)
+
+    inner = ["%s AS r" % " OPERATOR(pg_catalog.||) ".join(record_sql)] if record_sql else []
+    inner += ["%s AS t%d" % (a["quoted"], i) for i, a in enumerate(texts)]
+    inner += ["%s AS a%d" % (_array_bytes(a), i) for i, a in enumerate(arrays)]
+    inner += ["%s AS l%d" % (a["quoted"], i) for i, a in enumerate(label_attrs)]
+    chunk_rows = _chunk_rows(db, rel, fields, texts, arrays)
+    ordered = " ORDER BY s.i" if chunk_rows else ""
+    outer = ["pg_catalog.count(*) AS n"]
+    if record_sql:
+        outer.append("pg_catalog.string_agg(s.r, ''::pg_catalog.bytea%s) AS r" % ordered)
+    outer += ["pg_catalog.array_agg(s.t%d%s) AS t%d" % (i, ordered, i) for i in range(len(texts))]
+    outer += ["pg_catalog.string_agg(s.a%d, ''::pg_catalog.bytea%s) AS a%d" % (i, ordered, i)
+              for i in range(len(arrays))]
+    outer += ["pg_catalog.count(s.l%d) AS l%d" % (i, i) for i in range(len(label_attrs))]
+    tail = ""
+    if chunk_rows:
+        inner.insert(0, "pg_catalog.row_number() OVER () AS i")
+        tail = " GROUP BY (s.i - 1) / %d ORDER BY (s.i - 1) / %d" % (chunk_rows, chunk_rows)
+    # Names: the catalog's quote_ident (relation, columns); aliases and numbers are ours.
+    result = db.execute("SELECT %s FROM (SELECT %s FROM %s) s%s"
+                        % (", ".join(outer), ", ".join(inner or ["1 AS one"]), rel["qualified"], tail))
+
+    n = sum(int(r["n"]) for r in result)
+    record, values = None, np.empty((n, len(values4) + len(values8)), dtype=np.float32)
+    if fields:
+        dtype = np.dtype(fields)
+        raw = b"".join(r["r"] for r in result if r["r"] is not None)
+        if len(raw) != n * dtype.itemsize:
+            raise errors.PgmlError("reading the relation went wrong: %d bytes for %d rows" % (len(raw), n),
+                                   hint="This is a bug in pgml; please report it.")
+        record = np.frombuffer(raw, dtype=dtype)
+        matrix = np.frombuffer(raw, dtype=np.uint8).reshape(n, dtype.itemsize)
+        start = 8 if key_sql else 0
+        for size, count, first in ((4, len(values4), 0), (8, len(values8), len(values4))):
+            if count:  # the group's bytes are a (n, count) big-endian matrix: one conversion
+                values[:, first:first + count] = matrix[:, start:start + size * count].view(">f%d" % size)
+                start += size * count
+    text_values = {a["name"]: [v for r in result for v in (r["t%d" % i] or ())] for i, a in enumerate(texts)}
+    array_bytes = {a["name"]: b"".join(r["a%d" % i] for r in result if r["a%d" % i] is not None)
+                   for i, a in enumerate(arrays)}
+    nulls = {a["name"]: n - sum(int(r["l%d" % i]) for r in result) for i, a in enumerate(label_attrs)}
+    return _Rows(n, record, values, columns, text_values, array_bytes, nulls)
+
+
+def _chunk_rows(db, rel, fields, texts, arrays):
+    """None when the whole relation fits in one aggregate value of at most CHUNK_BYTES, else the
+    rows per chunk. The row count is the planner's estimate (scaled to the current size) for
+    tables, else count(*); text and array widths come from up to 1,000 rows."""
+    if not fields and not texts and not arrays:
+        return None
+    row = db.execute("""SELECT CASE WHEN c.reltuples >= 0 AND c.relpages > 0 THEN
+                                   c.reltuples / c.relpages * pg_catalog.pg_relation_size(c.oid)
+                                   / pg_catalog.current_setting('block_size')::pg_catalog.int4 END AS rows
+                        FROM pg_catalog.pg_class c WHERE c.oid = $1""", [rel["oid"]], ["oid"])[0]
+    rows = row["rows"]
+    if rows is None:
+        rows = db.execute("SELECT pg_catalog.count(*) AS n FROM %s" % rel["qualified"])[0]["n"]
+    width = max(np.dtype(fields).itemsize if fields else 0, 1)
+    if texts or arrays:
+        probes = ["pg_catalog.max(pg_catalog.octet_length(%s::pg_catalog.text)) AS t%d" % (a["quoted"], i)
+                  for i, a in enumerate(texts)]
+        probes += ["pg_catalog.max(pg_catalog.cardinality(%s)) AS a%d" % (a["quoted"], i)
+                   for i, a in enumerate(arrays)]
+        sample = db.execute("SELECT %s FROM (SELECT * FROM %s LIMIT 1000) s"
+                            % (", ".join(probes), rel["qualified"]))[0]
+        width = max([width] + [16 + (sample["t%d" % i] or 0) for i in range(len(texts))]
+                    + [24 + 12 * (sample["a%d" % i] or 0) for i in range(len(arrays))])
+    if float(rows) * 2 * width <= CHUNK_BYTES:
+        return None
+    return max(1, CHUNK_BYTES // (2 * width))
 
 
 def _test_rows(test_size, n):
@@ -332,89 +615,77 @@ def _test_rows(test_size, n):
 
 
 def stratified_order(keys, num_test):
+    """stratified_groups for a list of hashable label tuples."""
+    ids = {}
+    groups = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), dtype=np.int64, count=len(keys))
+    return stratified_groups(groups, num_test)
+
+
+def stratified_groups(groups, num_test):
     """A permutation putting train rows first and num_test test rows last, where each class
-    (label tuple) gives the test rows in proportion to its size (largest remainder). Rows keep
-    their incoming (already random) order, so the split is random yet deterministic."""
-    n = len(keys)
-    groups = {}
-    for i, key in enumerate(keys):
-        groups.setdefault(key, []).append(i)
-    quotas = {k: len(members) * num_test / n for k, members in groups.items()} if n else {}
-    take = {k: int(math.floor(q)) for k, q in quotas.items()}
-    left = num_test - sum(take.values())
-    for k in sorted(groups, key=lambda k: (take[k] - quotas[k], groups[k][0]))[:left]:
-        take[k] += 1
-    test = set()
-    for k, members in groups.items():
-        if take[k]:
-            test.update(members[-take[k]:])
-    train_idx = [i for i in range(n) if i not in test]
-    test_idx = [i for i in range(n) if i in test]
-    return np.array(train_idx + test_idx, dtype=np.int64)
-
-
-def _array_block(name, values):
-    """Arrays of any dimensions flattened to rows of the first row's width; NULL → NaN."""
-    n = len(values)
-    first = next((v for v in values if v is not None), None)
-    width = int(np.asarray(first, dtype=np.float32).size) if first is not None else 0
-    if all(v is not None for v in values):
-        try:
-            block = np.array(values, dtype=np.float32).reshape(n, -1)
-            if block.shape[1] == width or n == 0:
-                return block
-        except ValueError:
-            pass  # ragged: find the row below
-    block = np.full((n, width), np.nan, dtype=np.float32)
-    for i, v in enumerate(values):
-        if v is None:
-            continue
-        flat = np.asarray(v, dtype=np.float32).ravel() if _regular(v) else None
-        if flat is None or flat.size != width:
-            got = "an irregular array" if flat is None else "%d values" % flat.size
-            raise errors.DataError(
-                'Mismatched array length for feature "%s": expected %d values, got %s' % (name, width, got),
-                hint="Every row of an array column must have the same number of values.")
-        block[i] = flat
-    return block
-
-
-def _regular(v):
-    try:
-        np.asarray(v, dtype=np.float32)
-        return True
-    except ValueError:
-        return False
+    (group id) gives the test rows in proportion to its size (largest remainder; ties to the
+    class seen first). Rows keep their incoming (already random) order, so the split is random
+    yet deterministic; each class gives its last rows to the test set."""
+    groups = np.asarray(groups, dtype=np.int64).reshape(-1)
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, first, inverse, counts = np.unique(groups, return_index=True, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    quotas = counts * num_test / n
+    take = np.floor(quotas).astype(np.int64)
+    left = num_test - int(take.sum())
+    if left > 0:
+        take[np.lexsort((first, take - quotas))[:left]] += 1
+    # rank of each row from the end of its class: the last take[class] rows are test rows
+    by_class = np.argsort(inverse, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_class] = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
+    test = counts[inverse] - 1 - rank < take[inverse]
+    return np.concatenate([np.flatnonzero(~test), np.flatnonzero(test)])
 
 
 def _categorical(values, num_train):
-    """Codes in first-seen order over the training rows, NULL → 0; unseen at test → NaN."""
-    categories = {"__NULL__": {"value": 0, "members": 0}}
-    codes = np.empty(len(values), dtype=np.float32)
-    for i, v in enumerate(values):
-        key = "__NULL__" if v is None else v
-        cat = categories.get(key)
-        if i < num_train:
-            if cat is None:
-                cat = categories[key] = {"value": len(categories), "members": 0}
-            cat["members"] += 1
-        codes[i] = np.nan if cat is None else cat["value"]
-    return codes.reshape(-1, 1), categories
+    """Codes in first-seen order over the training rows, NULL → 0; unseen at test → NaN.
+    A text "__NULL__" falls in the NULL category, as it always has."""
+    members = Counter(values[:num_train])   # counts, keys in first-seen order
+    null = members.pop(None, 0) + members.pop("__NULL__", 0)
+    categories = {"__NULL__": {"value": 0, "members": null}}
+    code = {None: 0.0, "__NULL__": 0.0}
+    for value, count in members.items():
+        categories[value] = {"value": len(categories), "members": count}
+        code[value] = float(categories[value]["value"])
+    codes = np.fromiter(map(code.get, values, repeat(np.nan)), dtype=np.float32, count=len(values))
+    return codes, categories
 
 
 def _statistics(column, categories=None):
-    """Statistics of one feature over the training rows (api.md §2); JSON-safe."""
-    column = np.asarray(column, dtype=np.float64)
+    """Statistics of one feature over the training rows (api.md §2); JSON-safe. One sort of the
+    float32 values gives distinct, mode, min, max and the median; mean and variance are taken
+    in float64 over the values in row order."""
+    column = np.asarray(column)
     present = column[~np.isnan(column)]
-    stats = {"missing": int(column.size - present.size), "distinct": int(np.unique(present).size)}
+    stats = {"missing": int(column.size - present.size), "distinct": 0}
+    values = counts = None
+    if present.size:
+        values, counts = np.unique(present, return_counts=True)
+        stats["distinct"] = int(values.size)
     if categories is not None:
         stats["categories"] = categories
         stats["missing"] = int(categories["__NULL__"]["members"])
         stats["distinct"] = len(categories) - 1
     if present.size:
-        values, counts = np.unique(present, return_counts=True)
-        stats.update(min=float(present.min()), max=float(present.max()), max_abs=float(np.abs(present).max()),
-                     mean=float(present.mean()), median=float(np.median(present)),
-                     mode=float(values[np.argmax(counts)]), variance=float(present.var()),
-                     std_dev=float(present.std()))
+        wide = present.astype(np.float64)
+        ends = np.cumsum(counts)
+        half = present.size // 2
+        upper = float(values[np.searchsorted(ends, half, side="right")])
+        if present.size % 2:
+            median = upper
+        else:  # np.median: the mean of the two middle values
+            median = (float(values[np.searchsorted(ends, half - 1, side="right")]) + upper) / 2.0
+        stats.update(min=float(values[0]), max=float(values[-1]),
+                     max_abs=max(abs(float(values[0])), abs(float(values[-1]))),
+                     mean=float(wide.mean()), median=median,
+                     mode=float(values[np.argmax(counts)]), variance=float(wide.var()),
+                     std_dev=float(wide.std()))
     return stats

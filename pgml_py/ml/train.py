@@ -108,16 +108,15 @@ def auto_deploy(db, project_id, task, model_id, new_metrics):
     return True
 
 
-def apply_preprocess(db, snapshot_id, dataset, spec):
+def apply_preprocess(dataset, spec):
     """§7.8: impute → encode → scale every feature column, fitted on the training rows; the
-    preprocessors and their statistics go to snapshots.columns (and the model's files)."""
+    preprocessors and their statistics join dataset.columns (snapshots.columns and the model's
+    files)."""
     features = [c for c in dataset.columns if not c["label"]]
     num_train = len(dataset.X_train)
     X = np.vstack([dataset.X_train, dataset.X_test])
     X, names = preprocessing.fit(features, X, num_train, dataset.y_train, spec)
     dataset.X_train, dataset.X_test, dataset.feature_names = X[:num_train], X[num_train:], names
-    db.execute("UPDATE pgml.snapshots SET columns = $1::jsonb WHERE id = $2",
-               [json.dumps(dataset.columns), snapshot_id], ["text", "int8"])
 
 
 def train(db, project_name, task=None, relation_name=None, y_column_name=None, algorithm="linear",
@@ -137,9 +136,10 @@ def train(db, project_name, task=None, relation_name=None, y_column_name=None, a
     snapshot_id = snapshot_for(db, project_id, task, relation_name, y_column_name, test_size, test_sampling,
                                materialize_snapshot)
     notice("snapshot %d: reading rows" % snapshot_id)
-    dataset = snapshot.load(db, snapshot_id)
+    # The numeric columns' statistics are computed in a thread while the model fits.
+    dataset = snapshot.load(db, snapshot_id, background=True)
     label_classes = encode_labels(task, dataset)
-    apply_preprocess(db, snapshot_id, dataset, preprocess)
+    apply_preprocess(dataset, preprocess)
     notice("snapshot %d: %d training rows, %d test rows, %d features"
            % (snapshot_id, len(dataset.X_train), len(dataset.X_test), dataset.num_features))
 
@@ -167,6 +167,7 @@ def train(db, project_name, task=None, relation_name=None, y_column_name=None, a
     if search_results is not None:
         model_metrics["search_results"] = search_results
 
+    snapshot.save_columns(db, snapshot_id, dataset)
     files = storage.dump(estimator)
     files.append((COLUMNS_FILE, json.dumps([c for c in dataset.columns if not c["label"]]).encode()))
     if label_classes is not None:

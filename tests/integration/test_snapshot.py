@@ -29,7 +29,12 @@ def run():
         db, rel, labels, size, sampling, materialize)
     if not do_load:
         return json.dumps({"id": sid})
-    ds = snapshot.load(db, sid)
+    default_chunk = snapshot.CHUNK_BYTES
+    snapshot.CHUNK_BYTES = chunk_bytes or default_chunk
+    try:
+        ds = snapshot.load(db, sid)
+    finally:
+        snapshot.CHUNK_BYTES = default_chunk
     out = {"id": sid, "train": list(ds.X_train.shape), "test": list(ds.X_test.shape),
            "y_train_shape": None if ds.y_train is None else list(ds.y_train.shape),
            "feature_names": ds.feature_names, "num_features": ds.num_features,
@@ -55,7 +60,7 @@ def install(conn):
     conn.execute(
         "CREATE FUNCTION pg_temp.snap(rel text, labels text[], size real, sampling text, "
         "materialize boolean DEFAULT false, full boolean DEFAULT true, do_load boolean DEFAULT true, "
-        "snapshot_id bigint DEFAULT NULL) RETURNS jsonb AS $body$\n%s\n%s$body$ LANGUAGE plpython3u"
+        "snapshot_id bigint DEFAULT NULL, chunk_bytes bigint DEFAULT NULL) RETURNS jsonb AS $body$\n%s\n%s$body$ LANGUAGE plpython3u"
         % (bootstrap_line(conn), BODY))
 
 
@@ -374,3 +379,160 @@ def test_hundred_thousand_rows_load_in_seconds(db, capsys):
         assert elapsed < 10
     finally:
         db.execute("DROP TABLE %s" % name)
+
+
+# ---- the binary read: every column kind, NULLs, row alignment, order, chunks ------------------
+
+def f32(values):
+    """What the first release made of plpy's values: np.array(values, float32), NULL → NaN."""
+    out = np.array([np.nan if v is None else v for v in values], dtype=np.float32).astype(np.float64)
+    return [None if v != v else v for v in out.tolist()]
+
+
+def test_every_numeric_type_with_nulls_and_edge_values(db):
+    name = "snap_types_%s" % uuid.uuid4().hex[:8]
+    db.execute("CREATE TABLE %s (i2 smallint, i4 int, i8 bigint, f4 real, f8 float8, num numeric, "
+               "b boolean, y int)" % name)
+    rows = [(1, 2, 2 ** 53 + 2 ** 29 + 1, 1.5, 0.1, "1.25", True, 0),
+            (None, None, None, None, None, None, None, 1),
+            (-32768, 2147483647, -2 ** 63, "NaN", "1e-50", "NaN", False, 0),
+            (7, -7, 16777217, "-0", "3.4028235e38", "123456789.123456789", True, 1),
+            (0, 16777219, 2 ** 62 + 2 ** 38 + 3, "1e-45", "-2.5", "-0.000001", False, 0)]
+    for r in rows:
+        db.execute("INSERT INTO %s VALUES (%%s, %%s, %%s, %%s::real, %%s::float8, %%s::numeric, %%s, %%s)" % name, r)
+    out = snap(db, name, ["y"], 2, "last")
+    got = [[None if v is None else float(v) for v in r] for r in out["X_train"] + out["X_test"]]
+    columns = list(zip(*[r[:7] for r in rows]))
+    expected = [f32(columns[0]), f32(columns[1]), f32(columns[2]),
+                f32([None if v is None else float(np.float32(v)) for v in columns[3]]),
+                f32([None if v is None else float(v) for v in columns[4]]),
+                f32([None if v is None else float(v) for v in columns[5]]), f32(columns[6])]
+    # jsonb gives big floats back as integers: compare as float32 values, bit for bit
+    assert [f32(c) for c in zip(*got)] == expected
+    assert out["y_train"] + out["y_test"] == [0, 1, 0, 1, 0]
+    columns = {c["name"]: c for c in snapshot_row(db, out["id"])[6]}
+    assert columns["i8"]["statistics"]["missing"] == 1 and columns["b"]["statistics"]["mode"] == 0.0
+    assert columns["f4"]["statistics"]["missing"] == 2   # NULL and NaN
+    assert columns["y"]["statistics"]["distinct"] == 2
+    db.execute("DROP TABLE %s" % name)
+
+
+def test_arrays_with_null_elements_null_rows_and_any_dimensions(db):
+    name = "snap_arrays_%s" % uuid.uuid4().hex[:8]
+    db.execute("CREATE TABLE %s (a real[], m int[], n numeric[], b boolean[], i bigint[], y int)" % name)
+    db.execute("""INSERT INTO %s VALUES
+        ('{1,NULL,3}', '{{1,2},{3,4}}', '{1.5,NaN}', '{t,f}', '{9007199791611905}', 0),
+        (NULL, '{5,6,7,8}', '{NULL,2}', NULL, '{-1}', 1),
+        ('{4,5,6}', NULL, NULL, '{f,NULL}', NULL, 0)""" % name)
+    out = snap(db, name, ["y"], 2, "last")
+    assert out["feature_names"] == ["a[0]", "a[1]", "a[2]", "m[0]", "m[1]", "m[2]", "m[3]", "n[0]", "n[1]",
+                                    "b[0]", "b[1]", "i[0]"]
+    big = float(np.float32(2 ** 53 + 2 ** 29 + 1))
+    assert out["X_train"] + out["X_test"] == [
+        [1, None, 3, 1, 2, 3, 4, 1.5, None, 1, 0, big],
+        [None, None, None, 5, 6, 7, 8, None, 2, None, None, -1],
+        [4, 5, 6, None, None, None, None, None, None, 0, None, None]]
+    columns = {c["name"]: c for c in snapshot_row(db, out["id"])[6]}
+    assert columns["m"]["size"] == 4 and columns["m"]["array"] is True
+    db.execute("DROP TABLE %s" % name)
+
+
+def test_empty_arrays_all_null_arrays_and_a_mismatch_after_them(db):
+    name = "snap_empty_arr_%s" % uuid.uuid4().hex[:8]
+    db.execute("CREATE TABLE %s (e float8[], z real[], x int, y int)" % name)
+    db.execute("INSERT INTO %s VALUES ('{}', NULL, 1, 0), ('{}', NULL, 2, 1), ('{}', NULL, 3, 0)" % name)
+    out = snap(db, name, ["y"], 2, "last")
+    assert out["feature_names"] == ["x"] and out["X_train"] + out["X_test"] == [[1], [2], [3]]
+    db.execute("INSERT INTO %s VALUES ('{7}', NULL, 4, 1)" % name)
+    e = error(db, name, ["y"], 2, "last")
+    assert e.sqlstate == "22000"
+    assert 'Mismatched array length for feature "e": expected 0 values, got 1 values' in str(e)
+    db.execute("DROP TABLE %s" % name)
+
+
+def test_empty_relations_are_an_error(db):
+    name = "snap_nothing_%s" % uuid.uuid4().hex[:8]
+    db.execute("CREATE TABLE %s (t text, a real[], x real, y text)" % name)
+    for sampling in ("last", "random", "stratified"):
+        e = error(db, name, ["y"], 0.25, sampling)
+        assert e.sqlstate == "22000" and "no rows to train on" in str(e)
+    e = error(db, name, None, 0.25, "random")
+    assert "no rows to train on" in str(e)
+    db.execute("DROP TABLE %s" % name)
+
+
+def test_numeric_label_null_is_an_error_and_nan_is_a_value(db):
+    name = "snap_numlabel_%s" % uuid.uuid4().hex[:8]
+    db.execute("CREATE TABLE %s (x real, y float8, k bigint)" % name)
+    db.execute("INSERT INTO %s VALUES (1, 0.5, 1), (2, 'NaN', 2), (3, 1.5, 3), (4, 2.5, NULL)" % name)
+    out = snap(db, name, ["y"], 2, "last")
+    assert out["y_train"] + out["y_test"] == [0.5, None, 1.5, 2.5]
+    e = error(db, name, ["k"], 2, "stratified")
+    assert e.sqlstate == "22004" and 'label column "k" contains NULL values' in str(e)
+    assert '"k" IS NULL' not in e.diag.message_hint and "k IS NULL" in e.diag.message_hint
+    db.execute("DROP TABLE %s" % name)
+
+
+@pytest.fixture
+def aligned(db):
+    """500 rows whose columns all derive from id, behind a view (views read the same way)."""
+    name = "snap_aligned_%s" % uuid.uuid4().hex[:8]
+    db.execute("""CREATE TABLE %s_t AS SELECT i AS id, i * 2.0 AS twice,
+                  CASE WHEN i %% 7 = 0 THEN NULL ELSE 'c' || (i %% 5) END AS txt,
+                  ARRAY[i, -i]::real[] AS arr, (i %% 3)::int AS y, ('k' || (i %% 2)) AS k
+                  FROM generate_series(1, 500) i""" % (name,))
+    db.execute("CREATE VIEW %s AS SELECT * FROM %s_t" % (name, name))
+    yield name
+    db.execute("DROP VIEW %s; DROP TABLE %s_t" % (name, name))
+
+
+def check_aligned(out):
+    rows = out["X_train"] + out["X_test"]
+    labels = out["y_train"] + out["y_test"]
+    assert out["feature_names"] == ["id", "twice", "txt", "arr[0]", "arr[1]", "k"]
+    codes = {}
+    for (i, twice, txt, a0, a1, k), y in zip(rows, labels):
+        assert twice == 2 * i and a0 == i and a1 == -i and y == int(i) % 3
+        assert (txt == 0) == (int(i) % 7 == 0)
+        assert codes.setdefault(("txt", txt), int(i) % 5 if txt else None) == (int(i) % 5 if txt else None)
+        assert codes.setdefault(("k", k), int(i) % 2) == int(i) % 2
+    ids = [int(r[0]) for r in rows]
+    assert sorted(ids) == list(range(1, 501))
+    return ids
+
+
+@pytest.mark.parametrize("sampling", ["random", "stratified"])
+def test_random_order_keeps_every_row_whole(db, aligned, sampling):
+    ids = check_aligned(snap(db, aligned, ["y"], 0.2, sampling))
+    assert ids != sorted(ids)
+    assert check_aligned(snap(db, aligned, ["y"], 0.2, sampling, chunk_bytes=4000)) != ids
+
+
+def test_random_order_is_order_by_random_under_setseed(db, aligned):
+    db.execute("SELECT setseed(0.42)")
+    expected = [r[0] for r in db.execute("SELECT id FROM %s ORDER BY random()" % aligned).fetchall()]
+    db.execute("SELECT setseed(0.42)")
+    assert check_aligned(snap(db, aligned, ["y"], 0.2, "random")) == expected
+    db.execute("SELECT setseed(0.42)")
+    assert check_aligned(snap(db, aligned, ["y"], 0.2, "random", chunk_bytes=4000)) == expected
+    # stratified: the same shuffle, then each class's last rows go to the test set, order kept
+    db.execute("SELECT setseed(0.42)")
+    out = snap(db, aligned, ["y"], 0.2, "stratified")
+    ids = check_aligned(out)
+    train, test = ids[:400], ids[400:]
+    assert train == [i for i in expected if i in set(train)] and test == [i for i in expected if i in set(test)]
+    assert sorted(int(y) for y in out["y_test"]) == [0] * 33 + [1] * 34 + [2] * 33
+
+
+def test_chunked_reads_match_the_single_read(db, aligned):
+    whole = snap(db, aligned, ["y"], 0.2, "last")
+    assert check_aligned(whole) == list(range(1, 501))
+    for chunk_bytes in (4000, 1):
+        chunked = snap(db, aligned, ["y"], 0.2, "last", chunk_bytes=chunk_bytes)
+        assert {k: v for k, v in chunked.items() if k != "id"} == {k: v for k, v in whole.items() if k != "id"}
+        assert snapshot_row(db, chunked["id"])[6] == snapshot_row(db, whole["id"])[6]
+    # a materialized snapshot reads back in its stored order, chunked or not
+    out = snap(db, aligned, ["y"], 0.2, "random", materialize=True)
+    again = snap(db, None, None, snapshot_id=out["id"], chunk_bytes=4000)
+    assert again["X_train"] == out["X_train"] and again["y_test"] == out["y_test"]
+    db.execute('DROP TABLE pgml."snapshot_%d"' % out["id"])
