@@ -36,6 +36,7 @@ class Dataset:
     columns: "list | None" = None   # snapshots.columns: feature and label dicts in column order
     samples: int = 0
     statistics: "object | None" = None   # the columns' statistics being computed: .wait()
+    X: "np.ndarray | None" = None        # X_train and X_test are its two parts (views)
 
 
 class UndefinedTable(errors.PgmlError):
@@ -248,8 +249,9 @@ def load(db, snapshot_id, background=False):
                 hint="Remove or fill the rows WHERE %s IS NULL (a view can filter them)." % a["quoted"])
 
     # The row order: the sort ORDER BY random() (or ctid) would do, done here on the shipped
-    # keys, then the stratified split's permutation on top of it.
-    order = np.argsort(data.keys, kind="stable") if data.keys is not None else None
+    # keys (ties, as in PostgreSQL's sort, in no particular order), then the stratified
+    # split's permutation on top of it.
+    order = np.argsort(data.keys.astype(np.float64)) if data.keys is not None else None
     num_test = _test_rows(float(snap["test_size"]), n)
     num_train = n - num_test
     if sampling == "stratified" and labels and all(a["base"] not in CONTINUOUS_TYPES for a in label_attrs):
@@ -322,7 +324,7 @@ def load(db, snapshot_id, background=False):
     dataset = Dataset(X_train=X[:num_train], y_train=None if y is None else y[:num_train],
                       X_test=X[num_train:], y_test=None if y is None else y[num_train:],
                       feature_names=names, num_features=X.shape[1], label_classes=label_classes,
-                      columns=column_info, samples=n)
+                      columns=column_info, samples=n, X=X)
     dataset.statistics = _Statistics(pending, background)
     if not background:
         save_columns(db, snapshot_id, dataset)

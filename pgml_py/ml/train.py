@@ -114,9 +114,10 @@ def apply_preprocess(dataset, spec):
     files)."""
     features = [c for c in dataset.columns if not c["label"]]
     num_train = len(dataset.X_train)
-    X = np.vstack([dataset.X_train, dataset.X_test])
+    X = dataset.X if dataset.X is not None else np.vstack([dataset.X_train, dataset.X_test])
     X, names = preprocessing.fit(features, X, num_train, dataset.y_train, spec)
     dataset.X_train, dataset.X_test, dataset.feature_names = X[:num_train], X[num_train:], names
+    dataset.X = X
 
 
 def train(db, project_name, task=None, relation_name=None, y_column_name=None, algorithm="linear",
