@@ -150,8 +150,6 @@ def fine_tune(task, model_name, hyperparams, rows, workdir, settings, notice, lo
     try:
         trainer.train()
     except (ValueError, TypeError, RuntimeError) as e:
-        if isinstance(e, errors.PgmlError):
-            raise
         raise errors.InvalidParameter("training failed: %s: %s" % (type(e).__name__, e),
                                       hint="Check training_args, max_seq_length and the model against the task.")
     notice("evaluating on %d test rows" % (len(test_set) if test_set is not None else 0), force=True)
@@ -249,13 +247,15 @@ def progress_callback(notice, log_step, check_for_interrupts):
         def __init__(self):
             self.started, self.final = time.monotonic(), {}
 
+        def timing(self, state):
+            elapsed = time.monotonic() - self.started
+            left = elapsed / max(state.global_step, 1) * (state.max_steps - state.global_step)
+            return "%.1f s elapsed, about %.1f s left" % (elapsed, left)
+
         def on_step_end(self, args, state, control, **kwargs):
             if check_for_interrupts is not None:
                 check_for_interrupts()
-            elapsed = time.monotonic() - self.started
-            step, total = state.global_step, state.max_steps
-            notice("step %d of %d, %.1f s elapsed, about %.1f s left"
-                   % (step, total, elapsed, elapsed / max(step, 1) * (total - step)))
+            notice("step %d of %d, %s" % (state.global_step, state.max_steps, self.timing(state)))
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = {k: (float(v) if finite(v) else None) if isinstance(v, (int, float)) else v
@@ -264,11 +264,9 @@ def progress_callback(notice, log_step, check_for_interrupts):
                 self.final = logs
             record = dict(logs, step=state.global_step, max_steps=state.max_steps, timestamp=time.time())
             log_step(record)
-            elapsed = time.monotonic() - self.started
-            step, total = state.global_step, state.max_steps
             shown = ", ".join("%s %.4g" % (k, v) for k, v in logs.items() if finite(v))
-            notice("step %d of %d: %s; %.1f s elapsed, about %.1f s left"
-                   % (step, total, shown, elapsed, elapsed / max(step, 1) * (total - step)), force=True)
+            notice("step %d of %d: %s; %s" % (state.global_step, state.max_steps, shown, self.timing(state)),
+                   force=True)
     return _Reporter()
 
 

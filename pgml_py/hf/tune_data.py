@@ -56,13 +56,10 @@ def column_names(task, dataset_args, y_column_name=None):
 
 def read(db, snapshot_id, task, names, explicit_roles=()):
     """Rows of the snapshot for the roles in `names`, split train/test (api.md §7.6)."""
-    snap = db.execute("""SELECT relation_name, test_size, test_sampling::pg_catalog.text AS sampling, materialized
-                         FROM pgml.snapshots WHERE id = $1""", [snapshot_id], ["int8"])[0]
+    snap, rel = snapshot.source(db, snapshot_id)
     if snap["materialized"]:
-        rel = snapshot.resolve(db, "pgml.snapshot_%d" % int(snapshot_id))
         order = " ORDER BY ctid" if rel["kind"] == "r" else ""
     else:
-        rel = snapshot.resolve(db, snap["relation_name"])
         order = snapshot._order_by(snap["sampling"])
     attrs = {a["name"]: a for a in snapshot.attributes(db, rel["oid"])}
 

@@ -118,26 +118,22 @@ def directory_files(directory):
 
 def write_files(db, model_id, directory):
     """Writes the model's pgml.files rows (parts joined) under directory; returns the meta."""
-    rows = db.execute("SELECT path, data FROM pgml.files WHERE model_id = $1 ORDER BY path, part",
-                      [model_id], ["int8"])
-    files = {}
-    for row in rows:
-        files.setdefault(row["path"], []).append(bytes(row["data"]))
+    from ..ml.predict import model_files
+    files = model_files(db, model_id)
     if META_FILE not in files:
         raise errors.DataError("model %d has no %s: it was not made by pgml.tune" % (model_id, META_FILE),
                                hint="Tune the project again.")
     root = os.path.realpath(directory)
-    for path, parts in files.items():
+    for path, data in files.items():
         target = os.path.realpath(os.path.join(root, path))
         if not target.startswith(root + os.sep) or path.endswith((".bin", ".pt", ".pth", ".pkl", ".pickle")):
             raise errors.DataError('model %d has a file pgml will not load: "%s"' % (model_id, path),
                                    hint="pgml.files rows of tuned models hold safetensors and JSON only; tune again.")
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as f:
-            for part in parts:
-                f.write(part)
+            f.write(data)
     try:
-        return json.loads(b"".join(files[META_FILE]))
+        return json.loads(files[META_FILE])
     except ValueError as e:
         raise errors.DataError("model %d: %s is not valid JSON: %s" % (model_id, META_FILE, e),
                                hint="Tune the project again.") from None

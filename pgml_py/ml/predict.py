@@ -82,6 +82,15 @@ def deployed_model_id(db, project_name):
     return rows[0]["model_id"]
 
 
+def model_files(db, model_id):
+    """{path: bytes} of the model's pgml.files rows, parts joined in order."""
+    parts = {}
+    for row in db.execute("SELECT path, data FROM pgml.files WHERE model_id = $1 ORDER BY path, part",
+                          [model_id], ["int8"]):
+        parts.setdefault(row["path"], []).append(bytes(row["data"]))
+    return {path: b"".join(chunks) for path, chunks in parts.items()}
+
+
 def load(db, model_id, max_models):
     """The Deployed model for model_id, from this connection's cache when already loaded.
     max_models() gives pgml.cache_max_models: read only when a model must be loaded, so a
@@ -100,11 +109,7 @@ def load(db, model_id, max_models):
             from .. import settings
             from ..hf import tuned
             return tuned.restore(db, model_id, settings.read(db))
-        parts = db.execute("SELECT path, data FROM pgml.files WHERE model_id = $1 ORDER BY path, part",
-                           [model_id], ["int8"])
-        files = {}
-        for row in parts:
-            files[row["path"]] = files.get(row["path"], b"") + bytes(row["data"])
+        files = model_files(db, model_id)
         try:
             classes = json.loads(files.pop(LABELS_FILE)) if LABELS_FILE in files else None
             columns = json.loads(files.pop(COLUMNS_FILE)) if COLUMNS_FILE in files else None

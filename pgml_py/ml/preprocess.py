@@ -20,6 +20,11 @@ def categorical(column):
     return "categories" in (column.get("statistics") or {})
 
 
+def has_missing(column, block):
+    """Whether the raw block has a missing value: NaN, or the NULL code 0 of a text column."""
+    return bool(((block == 0) if categorical(column) else np.isnan(block)).any())
+
+
 def _bad(message, hint):
     return errors.InvalidParameter(message, hint=hint)
 
@@ -147,7 +152,7 @@ def fit(columns, X, num_train, y_train, spec=None):
         start += width
         p = column["preprocessor"] = chosen[column["name"]]
         params = column["preprocessing"] = {}
-        if p["impute"] == "error" and ((raw == 0) if categorical(column) else np.isnan(raw)).any():
+        if p["impute"] == "error" and has_missing(column, raw):
             raise _missing_error(column)
         if p == DEFAULT and not categorical(column):  # nothing to fit: the values pass through
             params["scale_offset"], params["scale_factor"] = [0.0] * width, [1.0] * width
@@ -205,17 +210,13 @@ def transform(columns, X, check_missing=False):
         start += width
         p = column.get("preprocessor") or DEFAULT
         params = column.get("preprocessing")
+        if check_missing and params is not None and p["impute"] == "error" and has_missing(column, block):
+            raise _missing_error(column)
         if params is None or _passes_through(column, p, params):  # raw values, as they are
-            if check_missing and params is not None and p["impute"] == "error" and (
-                    (block == 0) if categorical(column) else np.isnan(block)).any():
-                raise _missing_error(column)
             blocks.append(block)
             raw += 1
             continue
         block = np.asarray(block, dtype=np.float64)
-        if check_missing and p["impute"] == "error" and (
-                (block == 0).any() if categorical(column) else np.isnan(block).any()):
-            raise _missing_error(column)
         if categorical(column):
             encoded = _encode(column, block[:, 0])
             if p["encode"] == "native" and p["impute"] == "error":

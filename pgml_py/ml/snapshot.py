@@ -202,11 +202,9 @@ def create(db, relation_name, y_column_names, test_size, test_sampling, material
 
 # ---- load --------------------------------------------------------------------------------
 
-def load(db, snapshot_id, background=False):
-    """The snapshot's rows, ordered, split and encoded (api.md §7.6-7.7); their statistics go
-    to pgml.snapshots.columns. background: the numeric columns' statistics are computed in a
-    thread (numpy sorts, which release the GIL, beside the fit that follows) and the caller
-    writes the columns with save_columns(); only categories, which preprocess needs, are ready."""
+def source(db, snapshot_id):
+    """(the snapshots row, the relation its rows are read from): pgml.snapshot_<id> when the
+    snapshot is materialized, else the relation it recorded."""
     rows = db.execute("""SELECT relation_name, y_column_name, test_size,
                                 test_sampling::pg_catalog.text AS sampling, materialized
                          FROM pgml.snapshots WHERE id = $1""", [snapshot_id], ["int8"])
@@ -214,13 +212,21 @@ def load(db, snapshot_id, background=False):
         raise errors.UndefinedObject("snapshot %s does not exist" % snapshot_id,
                                      hint="Pass relation_name to pgml.train to take a new snapshot.")
     snap = rows[0]
+    name = "pgml.snapshot_%d" % int(snapshot_id) if snap["materialized"] else snap["relation_name"]
+    return snap, resolve(db, name)
+
+
+def load(db, snapshot_id, background=False):
+    """The snapshot's rows, ordered, split and encoded (api.md §7.6-7.7); their statistics go
+    to pgml.snapshots.columns. background: the numeric columns' statistics are computed in a
+    thread (numpy sorts, which release the GIL, beside the fit that follows) and the caller
+    writes the columns with save_columns(); only categories, which preprocess needs, are ready."""
+    snap, rel = source(db, snapshot_id)
     labels = list(snap["y_column_name"] or [])
     sampling = snap["sampling"]
     if snap["materialized"]:
-        rel = resolve(db, "pgml.snapshot_%d" % int(snapshot_id))
         key = "ctid" if rel["kind"] == "r" else None
     else:
-        rel = resolve(db, snap["relation_name"])
         key = "random" if sampling in ("random", "stratified") else None
     attrs = attributes(db, rel["oid"])
     by_name = {a["name"]: a for a in attrs}
