@@ -22,6 +22,7 @@ _server.GetConfigOptionResetString.restype = ctypes.c_char_p
 _server.GetConfigOptionResetString.argtypes = [ctypes.c_char_p]
 _server.superuser.restype = ctypes.c_bool
 _server.IsInParallelMode.restype = ctypes.c_bool
+_server.GetCurrentStatementStartTimestamp.restype = ctypes.c_int64
 
 
 def setting(name):
@@ -45,6 +46,11 @@ def is_superuser():
 
 def in_parallel_mode():
     return bool(_server.IsInParallelMode())
+
+
+def statement_started():
+    """statement_timestamp() in microseconds: set anew for each statement a client sends."""
+    return _server.GetCurrentStatementStartTimestamp()
 
 
 def activate(venv, plpy):

@@ -359,10 +359,9 @@ def predict(project_name, model_id, features, kind):
     if kind == "predict_joint" and model.task != "regression":
         raise errors.InvalidParameter("predict_joint is for regression models, not %s" % model.task,
                                       hint="Use pgml.predict for this project.")
-    predictions = model.predict(features).reshape(-1)
     if kind == "predict":
-        return float(predictions[0])
-    return predictions.tolist()
+        return model.predict_first(features)
+    return model.predict(features).reshape(-1).tolist()
 
 
 @entry

@@ -35,6 +35,11 @@ def settings(names):
     return {name: pgml_bootstrap.setting(name) for name in names}
 
 
+def statement_started():
+    """statement_timestamp() as an integer, read without a query: tells statements apart."""
+    return pgml_bootstrap.statement_started()
+
+
 def notice(message):
     _plpy().notice(message)
 

@@ -62,8 +62,11 @@ INSERT INTO pgml.deployments (project_id, model_id, strategy)
 VALUES ($1, $2, $3::pgml.strategy)"""
 
 
-def _insert(db, project_id, model_id, strategy):
+def insert(db, project_id, model_id, strategy):
+    """The one way a deployment is made: predicts in this connection see it from now on."""
+    from . import predict
     db.execute(_INSERT, [project_id, model_id, strategy], ["int8", "int8", "text"])
+    predict.forget_deployments()
 
 
 def deploy_model(db, model_id):
@@ -79,7 +82,7 @@ def deploy_model(db, model_id):
             "model %s cannot be deployed: its status is %s" % (model_id, row["status"]),
             sqlstate="55000",
             hint="Deploy a model whose training succeeded (status successful in pgml.models).")
-    _insert(db, row["id"], model_id, "specific")
+    insert(db, row["id"], model_id, "specific")
     return [(row["name"], "specific", row["algorithm"])]
 
 
@@ -125,5 +128,5 @@ def deploy_project(db, project_name, strategy="best_score", algorithm=None):
             sqlstate="55000",
             hint="Train one with pgml.train first, or choose another algorithm or strategy.")
     model_id, model_algorithm = rows[0]["id"], rows[0]["algorithm"]
-    _insert(db, project_id, model_id, strategy)
+    insert(db, project_id, model_id, strategy)
     return [(project_name, strategy, model_algorithm)]

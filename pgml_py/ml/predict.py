@@ -1,12 +1,13 @@
 """pgml.predict and friends (api.md §9): the project's deployed model, loaded from pgml.files
 once per connection and cached by model id. One indexed query per call finds the deployed
 model, so a deploy committed in another connection is used by the next predict."""
+import functools
 import json
 
 import numpy as np
 
 from .. import cache, errors
-from . import storage
+from . import single_row, storage
 
 LABELS_FILE = "labels.json"  # the original label values of a classification model, in code order
 COLUMNS_FILE = "columns.json"  # the snapshot's feature columns with their fitted preprocessing
@@ -26,7 +27,8 @@ class Deployed:
     def __init__(self, estimator, task, num_features, classes, columns=None):
         self.estimator, self.task, self.num_features, self.classes = estimator, task, num_features, classes
         self.columns = columns  # the snapshot's feature columns with their fitted preprocessing
-        self.fast_predict = fast_regression_predict(estimator) if task == "regression" else None
+        self.one_row = (single_row.predictor(estimator, num_features)
+                        if task in ("regression", "classification") else None)
 
     def rows(self, features):
         """features as a float32 matrix of num_features columns (row-major, flattened input)."""
@@ -43,16 +45,30 @@ class Deployed:
     def predict(self, features):
         return self.predict_matrix(self.rows(features))
 
+    def predict_first(self, features):
+        """The first row's prediction: one row through the library's fast path when it has one."""
+        if self.one_row is None or len(features) != self.num_features or None in features:
+            return float(self.predict(features)[0])
+        y = self.one_row(features)
+        return float(self.class_values[int(y)]) if self.class_values is not None else float(y)
+
     def predict_matrix(self, X):
         if self.task == "decomposition":
             return self.estimator.transform(X)
-        predict = self.fast_predict or self.estimator.predict
-        y = np.asarray(predict(X), dtype=np.float64)
+        y = np.asarray(self.estimator.predict(X), dtype=np.float64)
         if self.task == "classification":
             y = y.reshape(len(X), -1)[:, 0]
-            if self.classes is not None and all(isinstance(c, (int, float)) for c in self.classes):
-                y = np.asarray(self.classes, dtype=np.float64)[y.astype(int)]
+            if self.class_values is not None:
+                y = self.class_values[y.astype(int)]
         return y
+
+    @functools.cached_property
+    def class_values(self):
+        """The original labels by class code, when they are numbers (else predict gives the code)."""
+        if self.task != "classification" or self.classes is None or \
+                not all(isinstance(c, (int, float)) for c in self.classes):
+            return None
+        return np.asarray(self.classes, dtype=np.float64)
 
     def predict_proba(self, features):
         if self.task != "classification":
@@ -66,20 +82,31 @@ class Deployed:
         return self.estimator.predict_proba(self.rows(features))
 
 
-def fast_regression_predict(estimator):
-    """XGBoost's own single-call path (inplace_predict), skipping the sklearn wrapper's checks:
-    about 45 us of a one-row predict. None for other models, or one trained with early stopping."""
-    if not type(estimator).__module__.startswith("xgboost") or hasattr(estimator, "best_iteration"):
-        return None
-    return estimator.get_booster().inplace_predict
+_looked_up = {"statement": None, "ids": {}}   # project name -> deployed model id, this statement
 
 
 def deployed_model_id(db, project_name):
-    rows = db.execute(DEPLOYED, [project_name], ["text"])
-    if not rows:
-        raise errors.UndefinedObject("No deployed model exists for the project named: `%s`" % project_name,
-                                     hint="Train one with pgml.train('%s', ...) or deploy one with pgml.deploy." % project_name)
-    return rows[0]["model_id"]
+    """The project's deployed model as this statement sees it. Read once per statement and
+    project: predict is IMMUTABLE, so its queries see the statement's snapshot and every row of
+    `SELECT pgml.predict(...) FROM t` would find the same row anyway. A deploy committed in
+    another connection is used from the next statement on; one in this connection at once."""
+    statement = db.statement_started()
+    if _looked_up["statement"] != statement:
+        _looked_up["statement"], _looked_up["ids"] = statement, {}
+    model_id = _looked_up["ids"].get(project_name)
+    if model_id is None:
+        rows = db.execute(DEPLOYED, [project_name], ["text"])
+        if not rows:
+            raise errors.UndefinedObject(
+                "No deployed model exists for the project named: `%s`" % project_name,
+                hint="Train one with pgml.train('%s', ...) or deploy one with pgml.deploy." % project_name)
+        model_id = _looked_up["ids"][project_name] = rows[0]["model_id"]
+    return model_id
+
+
+def forget_deployments():
+    """Called by every deploy in this connection: the next predict looks the deployment up."""
+    _looked_up["statement"], _looked_up["ids"] = None, {}
 
 
 def model_files(db, model_id):

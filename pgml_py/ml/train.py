@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from .. import errors
-from . import algorithms, metrics, preprocess as preprocessing, search, snapshot, storage
+from . import algorithms, deploy, metrics, preprocess as preprocessing, search, snapshot, storage
 from .predict import COLUMNS_FILE, LABELS_FILE
 
 SUPERVISED = ("regression", "classification")
@@ -103,8 +103,7 @@ def auto_deploy(db, project_id, task, model_id, new_metrics):
     current = json.loads(rows[0]["metrics"] or "null") if rows else None
     if rows and not metrics.is_better(task, new_metrics, current):
         return False
-    db.execute("INSERT INTO pgml.deployments (project_id, model_id, strategy) VALUES ($1, $2, 'new_score')",
-               [project_id, model_id], ["int8", "int8"])
+    deploy.insert(db, project_id, model_id, "new_score")
     return True
 
 

@@ -118,6 +118,40 @@ $$ LANGUAGE plpython3u""") is not None
         assert reader.execute("SELECT pg_temp.torch_loaded()").fetchone()[0] is False  # predict never imports torch
 
 
+def test_predict_over_a_table_looks_the_deployment_up_once(ml):
+    """One indexed query per statement, not per row; a deploy in this connection is used by its
+    next query, also inside the same statement."""
+    ml.execute("SELECT * FROM pgml.train('t_once', 'regression', 'pgml.diabetes', 'target')")
+    ml.execute("SELECT * FROM pgml.train('t_once', algorithm => 'lasso', hyperparams => '{\"alpha\": 1000}', "
+               "automatic_deploy => false)")
+
+    def deployments_read():
+        ml.execute("SELECT pg_stat_force_next_flush()")
+        ml.execute("SELECT pg_stat_clear_snapshot()")
+        return ml.execute("SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables "
+                          "WHERE relid = 'pgml.deployments'::regclass").fetchone()[0]
+    ml.execute("SELECT pgml.predict('t_once', ARRAY[age, sex, bmi, bp, s1, s2, s3, s4, s5, s6]) FROM pgml.diabetes")
+    before = deployments_read()
+    n = ml.execute("SELECT count(pgml.predict('t_once', ARRAY[age, sex, bmi, bp, s1, s2, s3, s4, s5, s6])) "
+                   "FROM pgml.diabetes").fetchone()[0]
+    assert n == 442 and deployments_read() - before <= 2
+    # In one statement: a DO block's queries read the features from a table (an IMMUTABLE call on
+    # constants would be folded when the query is planned, with the snapshot from before the deploy).
+    ml.execute("""CREATE TEMP TABLE t_once_x AS SELECT ARRAY[0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, 0.0,
+                                                              0.02, -0.02]::real[] AS f;
+        CREATE TEMP TABLE t_once_out (step INT, y REAL);
+        DO $$
+        BEGIN
+            INSERT INTO t_once_out SELECT 1, pgml.predict('t_once', f) FROM t_once_x;
+            PERFORM pgml.deploy('t_once', 'most_recent');
+            INSERT INTO t_once_out SELECT 2, pgml.predict('t_once', f) FROM t_once_x;
+            PERFORM pgml.deploy('t_once', 'rollback');
+            INSERT INTO t_once_out SELECT 3, pgml.predict('t_once', f) FROM t_once_x;
+        END $$""")
+    y = dict(ml.execute("SELECT step, y FROM t_once_out").fetchall())
+    assert y[1] == y[3] and y[2] != pytest.approx(y[1])
+
+
 @pytest.mark.parametrize("query,sqlstate,text", [
     ("SELECT * FROM pgml.train('t_new', relation_name => 'pgml.iris', y_column_name => 'target')", "22023",
      "To create a new project, you must specify a `task`"),
