@@ -341,6 +341,13 @@ def train(project_name, task, relation_name, y_column_name, algorithm, hyperpara
         check_for_interrupts=db.check_for_interrupts)
 
 
+@entry
+def snapshot(relation_name, y_column_name, test_size, test_sampling, preprocess):
+    from .ml import train as core
+    return core.take_snapshot(db, relation_name, y_column_name, test_size, test_sampling,
+                              parse_kwargs(preprocess, "preprocess"))
+
+
 def show_in_activity(function, message):
     """What train/tune is doing, as this transaction's application_name: pg_stat_activity shows it."""
     db.execute("SELECT pg_catalog.set_config('application_name', $1, true)",

@@ -53,3 +53,18 @@ return GD["pgml_api"].train(project_name=project_name, task=task, relation_name=
     preprocess=preprocess)
 $$ LANGUAGE plpython3u VOLATILE;
 
+
+------------------------------------------------------------------------------------------
+-- snapshot (api.md §3): a materialized copy of a relation for later use (pgml.snapshot_<id>),
+-- its columns analysed as train does: statistics and the preprocessors in pgml.snapshots.
+------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION pgml.snapshot(
+    relation_name TEXT,                             -- table or view
+    y_column_name TEXT,                             -- the label column
+    test_size REAL DEFAULT 0.25,                    -- fraction (or count) of rows held out
+    test_sampling pgml.sampling DEFAULT 'stratified', -- random, last, stratified
+    preprocess JSONB DEFAULT '{}'                   -- per-column encode/impute/scale
+) RETURNS TABLE (relation TEXT, y_column_name TEXT) AS $$
+if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].snapshot(relation_name, y_column_name, test_size, test_sampling, preprocess)
+$$ LANGUAGE plpython3u VOLATILE STRICT;

@@ -176,6 +176,8 @@ def _order_by(sampling):
 def create(db, relation_name, y_column_names, test_size, test_sampling, materialize=False):
     """Records a snapshot of relation_name (api.md §7.3) and returns its id."""
     sampling = str(test_sampling or "stratified")
+    if test_size is None or test_size < 0:
+        raise errors.bad_argument("test_size", "a fraction below 1 or a row count of at least 1", test_size)
     if sampling not in SAMPLINGS:
         raise errors.bad_argument("test_sampling", "one of random, last, stratified", repr(sampling))
     rel = resolve(db, relation_name)
@@ -696,4 +698,43 @@ def _statistics(column, categories=None):
                      mean=float(wide.mean()), median=median,
                      mode=float(values[np.argmax(counts)]), variance=float(wide.var()),
                      std_dev=float(wide.std()))
+    stats["histogram"], stats["ventiles"] = _histogram(values, counts), _ventiles(values, counts)
     return stats
+
+
+HISTOGRAM_BINS, VENTILES = 20, 19
+
+
+def _histogram(values, counts):
+    """Rows per bin of 20 equal-width bins from min to max, the max in the last bin; bounds in
+    float32 as PostgresML computes them (min + i * (max - min) / 20)."""
+    if values is None:
+        return [0] * HISTOGRAM_BINS
+    dtype = np.float32
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not np.isfinite(np.float32(values[-1]) - np.float32(values[0])):
+            dtype = np.float64   # a range beyond float32 (PostgresML fails there): bounds in float64
+        low = dtype(values[0])
+        step = (dtype(values[-1]) - low) / dtype(HISTOGRAM_BINS)
+        bounds = low + step * np.arange(HISTOGRAM_BINS, dtype=dtype)
+    bins = np.searchsorted(bounds, values.astype(dtype), side="right") - 1
+    bins = np.clip(bins, 0, HISTOGRAM_BINS - 1)   # bounds of infinite values are NaN
+    return np.bincount(bins, weights=counts, minlength=HISTOGRAM_BINS).astype(np.int64).tolist()
+
+
+def _ventiles(values, counts):
+    """The 19 inner boundaries of 20 equal-count groups of the sorted values: the last value of
+    each group, position i in group floor(i / (n / 20)) in float32 as PostgresML computes it;
+    fewer than 20 values repeat the preceding boundary."""
+    if values is None:
+        return [None] * VENTILES
+    n = int(counts.sum())
+    group = np.floor(np.arange(n).astype(np.float32) / (np.float32(n) / np.float32(20))).astype(np.int64)
+    last = np.searchsorted(group, np.arange(VENTILES), side="right") - 1   # last position per group
+    ends = np.cumsum(counts)
+    out, previous = [], None
+    for k, position in enumerate(last.tolist()):
+        if position >= 0 and group[position] == k:
+            previous = float(values[np.searchsorted(ends, position, side="right")])
+        out.append(previous)
+    return out

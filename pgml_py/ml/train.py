@@ -55,9 +55,17 @@ def snapshot_for(db, project_id, task, relation_name, y_column_names, test_size,
         raise errors.InvalidParameter(
             "You must pass a `y_column_name` when you pass a `relation_name` for a supervised task",
             hint="Pass y_column_name => 'the label column'.")
-    if test_size is None or test_size < 0:
-        raise errors.bad_argument("test_size", "a fraction below 1 or a row count of at least 1", test_size)
     return snapshot.create(db, relation_name, y_column_names or None, test_size, test_sampling, materialize)
+
+
+def take_snapshot(db, relation_name, y_column_name, test_size, test_sampling, preprocess):
+    """pgml.snapshot (api.md §3): a materialized snapshot of the relation for later use, its
+    columns analysed as train does (statistics over the training rows, preprocessors fitted)."""
+    snapshot_id = snapshot.create(db, relation_name, [y_column_name], test_size, test_sampling, materialize=True)
+    dataset = snapshot.load(db, snapshot_id, background=True)
+    apply_preprocess(dataset, preprocess)
+    snapshot.save_columns(db, snapshot_id, dataset)
+    return [(relation_name, y_column_name)]
 
 
 def encode_labels(task, dataset):

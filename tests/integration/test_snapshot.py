@@ -536,3 +536,44 @@ def test_chunked_reads_match_the_single_read(db, aligned):
     again = snap(db, None, None, snapshot_id=out["id"], chunk_bytes=4000)
     assert again["X_train"] == out["X_train"] and again["y_test"] == out["y_test"]
     db.execute('DROP TABLE pgml."snapshot_%d"' % out["id"])
+
+
+# ---- pgml.snapshot (api.md §3) ---------------------------------------------------------------
+
+def catalog(conn):
+    return conn.execute("SELECT (SELECT count(*) FROM pgml.snapshots), (SELECT count(*) FROM pg_catalog.pg_tables "
+                        "WHERE schemaname = 'pgml' AND tablename LIKE 'snapshot\\_%')").fetchone()
+
+
+def test_pgml_snapshot_materializes_and_analyses(conn, datasets):
+    row = conn.execute("SELECT * FROM pgml.snapshot('pgml.iris', 'target', 0.2, 'stratified', "
+                       "'{\"sepal_length\": {\"scale\": \"standard\"}}')").fetchone()
+    assert row == ("pgml.iris", "target")
+    sid, columns, analysis, materialized = conn.execute(
+        "SELECT id, columns, analysis, materialized FROM pgml.snapshots ORDER BY id DESC LIMIT 1").fetchone()
+    assert materialized and analysis == {"samples": 150}
+    assert conn.execute("SELECT count(*) FROM pgml.snapshot_%d" % sid).fetchone()[0] == 150
+    by_name = {c["name"]: c for c in columns}
+    assert [c["name"] for c in columns] == ["sepal_length", "sepal_width", "petal_length", "petal_width", "target"]
+    assert by_name["target"]["label"] and by_name["sepal_length"]["preprocessor"]["scale"] == "standard"
+    assert by_name["sepal_width"]["preprocessor"]["scale"] == "preserve"
+    for column in columns:   # statistics over the 120 training rows
+        stats = column["statistics"]
+        assert sum(stats["histogram"]) == 120 and len(stats["histogram"]) == 20
+        assert len(stats["ventiles"]) == 19 and stats["min"] <= stats["ventiles"][0] <= stats["ventiles"][-1] <= stats["max"]
+    assert by_name["target"]["statistics"]["histogram"] == [40] + [0] * 9 + [40] + [0] * 8 + [40]
+
+
+@pytest.mark.parametrize("call, sqlstate, text", [
+    ("pgml.snapshot('pgml.no_such_table', 'target')", "42P01", "no_such_table"),
+    ("pgml.snapshot('pgml.iris', 'no_such_column')", "42703", "no_such_column"),
+    ("pgml.snapshot('pgml.iris', 'target', -1)", "22023", "test_size"),
+    ("pgml.snapshot('pgml.iris', 'target', preprocess => '{\"sepal_length\": {\"scale\": \"tiny\"}}')", "22023",
+     "tiny"),
+])
+def test_pgml_snapshot_bad_input_leaves_no_trace(conn, datasets, expect_error, call, sqlstate, text):
+    before = catalog(conn)
+    e = expect_error(conn, "SELECT * FROM " + call)
+    assert e.sqlstate == sqlstate and text in str(e) and e.diag.message_hint
+    assert catalog(conn) == before
+    assert conn.execute("SELECT count(*) FROM pgml.snapshot('pgml.iris', NULL)").fetchone()[0] == 0   # STRICT
