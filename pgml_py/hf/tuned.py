@@ -218,7 +218,7 @@ class Tuned:
             hint="Call pgml.predict(project, 'some text')" if self.task in CLASSIFICATION
             else "Call pgml.generate(project, 'some text').")
 
-    predict_proba = predict
+    predict_proba = predict_first = predict
 
     def predict_row(self, value):
         """pgml.predict(project, text) → the class (its value when numeric, else its index)."""
