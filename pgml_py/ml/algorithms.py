@@ -238,20 +238,30 @@ def build(algorithm, task, hyperparams=None, *, n_threads=1, n_targets=1):
     return estimator
 
 
-def fit(estimator, X, y=None, hyperparams=None):
+def fit(estimator, X, y=None, hyperparams=None, on_round=None):
     """Fits `estimator` (y None for clustering and decomposition) and returns it.
 
     joblib runs on threads here (its process backend would start /usr/bin/python3, which lacks
     the venv). An error the hyperparams caused becomes InvalidParameter with the estimator's own
     message; any other error (the data's) propagates unchanged. `hyperparams` are the user's; by
     default, every parameter that differs from the constructor's default counts.
+    on_round(done, total) runs after each boosting round of XGBoost, LightGBM and CatBoost (the
+    libraries with such a hook); what it raises (a cancel) stops the fit and propagates.
     """
+    rounds = RoundHook(estimator, on_round) if on_round is not None else None
     try:
         with threads_only(), _quiet():
-            if y is None:
-                estimator.fit(X)
-            else:
-                estimator.fit(X, y)
+            kwargs = rounds.attach() if rounds is not None else {}
+            try:
+                if y is None:
+                    estimator.fit(X, **kwargs)
+                else:
+                    estimator.fit(X, y, **kwargs)
+            finally:
+                if rounds is not None:
+                    rounds.detach()
+        if rounds is not None and rounds.stored is not None:
+            raise rounds.stored
     except errors.PgmlError:
         raise
     except Exception as exc:
@@ -262,6 +272,48 @@ def fit(estimator, X, y=None, hyperparams=None):
                                      type(inner)) from exc
         raise
     return estimator
+
+
+class RoundHook:
+    """Calls on_round(done, total) after each boosting round through the library's own hook:
+    XGBoost's TrainingCallback (a constructor parameter, removed again after the fit), LightGBM's
+    and CatBoost's fit callbacks. CatBoost wraps what a callback raises in its own error, so the
+    exception is kept and the fit stopped; fit() raises it afterwards."""
+
+    def __init__(self, estimator, on_round):
+        self.estimator, self.on_round, self.stored = estimator, on_round, None
+        self.library = type(estimator).__module__.split(".")[0]
+
+    def attach(self):
+        """The fit() keyword arguments that install the hook ({} for other libraries)."""
+        if self.library == "xgboost":
+            import xgboost
+            hook, total = self, self.estimator.get_num_boosting_rounds()
+
+            class Rounds(xgboost.callback.TrainingCallback):
+                def after_iteration(self, model, epoch, evals_log):
+                    hook.on_round(epoch + 1, total)
+                    return False
+            self.estimator.set_params(callbacks=[Rounds()])
+            return {}
+        if self.library == "lightgbm":
+            return {"callbacks": [lambda env: self.on_round(env.iteration + 1, env.end_iteration)]}
+        if self.library == "catboost":
+            return {"callbacks": [self]}
+        return {}
+
+    def after_iteration(self, info):   # CatBoost's callback protocol: False stops the fit
+        try:
+            self.on_round(info.iteration, self.estimator.get_param("iterations") or 1000)  # 1-based
+            return True
+        except BaseException as e:  # noqa: BLE001 (raised again by raise_stored)
+            self.stored = e
+            return False
+
+    def detach(self):
+        """The fitted estimator keeps no reference to on_round (nor to the database)."""
+        if self.library == "xgboost":
+            self.estimator.set_params(callbacks=None)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """pgml.predict and friends (api.md §9): the project's deployed model, loaded from pgml.files
-once per connection and cached by model id. One indexed query per call finds the deployed
-model, so a deploy committed in another connection is used by the next predict."""
+once per connection and cached by model id. One indexed query per statement finds the deployed
+model, so a deploy committed in another connection is used by the next statement's predict."""
 import functools
 import json
 

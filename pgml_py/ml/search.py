@@ -138,13 +138,17 @@ def _stats(matrix):
     return means, stds
 
 
+ROUND_CHECK_SECONDS = 0.05
+
+
 def run(task, algorithm, X, y, candidates, cv, n_threads=1, check_for_interrupts=None,
         progress=None, *, X_test=None, y_test=None):
     """Fits every candidate on `cv` contiguous folds of the training rows and returns
     (best_params, estimator refitted on all rows, search_results); search_results is None for
     a single candidate without folds. cv 1 with several candidates scores each one, fitted on
-    all rows, on X_test/y_test (PostgresML's way). check_for_interrupts() runs before each fit;
-    progress(done, total, elapsed_seconds) after each, the final refit included."""
+    all rows, on X_test/y_test (PostgresML's way). check_for_interrupts() runs before each fit
+    and between boosting rounds; progress(done, total, elapsed_seconds) after each fit, the final
+    refit included, and with rounds=(round, rounds) during a boosted fit."""
     task = str(task).replace("-", "_")
     if not candidates:
         candidates = [{}]
@@ -168,9 +172,26 @@ def run(task, algorithm, X, y, candidates, cv, n_threads=1, check_for_interrupts
         if check_for_interrupts is not None:
             check_for_interrupts()
 
+    cancelled, last_round = [], [started]
+
+    def on_round(i, n):
+        """After a boosting round, at most every 50 ms: the cancel check and a progress line.
+        What they raise is remembered, so a fold's fit never takes a cancel for bad data."""
+        now = time.perf_counter()
+        if now - last_round[0] < ROUND_CHECK_SECONDS:
+            return
+        last_round[0] = now
+        try:
+            interrupt()
+            if progress is not None:
+                progress(done, total, now - started, rounds=(i, n))
+        except BaseException as e:
+            cancelled.append(e)
+            raise
+
     def fit(params, X_fit, y_fit):
         estimator = algorithms.build(algorithm, task, params, n_threads=n_threads, n_targets=n_targets)
-        return algorithms.fit(estimator, X_fit, y_fit, params)
+        return algorithms.fit(estimator, X_fit, y_fit, params, on_round=on_round)
 
     def report():
         """After each fit attempt (failed folds count too, so done reaches total). Outside any
@@ -207,6 +228,8 @@ def run(task, algorithm, X, y, candidates, cv, n_threads=1, check_for_interrupts
             except errors.PgmlError:
                 raise
             except Exception:
+                if cancelled:
+                    raise
                 # A fold the data cannot fit (one class only, say) scores NaN, as in sklearn.
                 fit_times[i, k] = time.perf_counter() - begin
                 report()

@@ -8,7 +8,7 @@ matrix, thread setup) costs many times the trees themselves:
     LightGBM  LGBMRegressor.predict 270 us; LGBM_BoosterPredictForMatSingleRowFast, the C API
               LightGBM made for this, with its config made once: 2 us.
 
-predictor(estimator) gives a callable values -> the estimator's predict() of that one row (a
+predictor(estimator, num_features) gives a callable values -> the estimator's predict() of one row (a
 float: the value, or the class the estimator would return), or None where there is no such path;
 tests/unit/test_single_row.py holds each to the estimator's own predict."""
 import ctypes
@@ -24,7 +24,7 @@ def predictor(estimator, num_features):
             return XGBoostRow(estimator, num_features)
         if module.startswith("lightgbm"):
             return LightGBMRow(estimator, num_features)
-    except NotFast:
+    except (NotFast, AttributeError):   # AttributeError: a library version without these C entry points
         pass
     return None
 

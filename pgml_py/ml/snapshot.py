@@ -729,12 +729,20 @@ def _ventiles(values, counts):
     if values is None:
         return [None] * VENTILES
     n = int(counts.sum())
-    group = np.floor(np.arange(n).astype(np.float32) / (np.float32(n) / np.float32(20))).astype(np.int64)
-    last = np.searchsorted(group, np.arange(VENTILES), side="right") - 1   # last position per group
+    size = np.float32(n) / np.float32(20)
+
+    def group(i):
+        return int(np.float32(i) / size)
+
     ends = np.cumsum(counts)
     out, previous = [], None
-    for k, position in enumerate(last.tolist()):
-        if position >= 0 and group[position] == k:
-            previous = float(values[np.searchsorted(ends, position, side="right")])
+    for k in range(VENTILES):
+        last = min(n - 1, int(np.ceil((k + 1) * float(size))) - 1)   # then exact, in float32
+        while last + 1 < n and group(last + 1) <= k:
+            last += 1
+        while last >= 0 and group(last) > k:
+            last -= 1
+        if last >= 0 and group(last) == k:
+            previous = float(values[np.searchsorted(ends, last, side="right")])
         out.append(previous)
     return out

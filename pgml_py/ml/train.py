@@ -159,9 +159,14 @@ def train(db, project_name, task=None, relation_name=None, y_column_name=None, a
                           search_method, json.dumps(search_params), json.dumps(search_args)],
         ["int8", "int8", "int4", "text", "text", "text", "text", "text", "text"])[0]["id"]
 
-    def fit_progress(done, total, elapsed):
-        eta = elapsed / done * (total - done) if done else 0.0
-        notice("fit %d of %d (%s), %.1f s elapsed, about %.1f s left" % (done, total, algorithm, elapsed, eta))
+    def fit_progress(done, total, elapsed, rounds=None):
+        if rounds is None:
+            eta = elapsed / done * (total - done) if done else 0.0
+            notice("fit %d of %d (%s), %.1f s elapsed, about %.1f s left" % (done, total, algorithm, elapsed, eta))
+            return
+        finished = done + rounds[0] / rounds[1]   # fit done + 1 is that far through its rounds
+        notice("fit %d of %d (%s): round %d of %d, %.1f s elapsed, about %.1f s left"
+               % (done + 1, total, algorithm, rounds[0], rounds[1], elapsed, elapsed / finished * (total - finished)))
 
     started = time.perf_counter()
     best, estimator, search_results = search.run(

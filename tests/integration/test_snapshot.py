@@ -3,7 +3,6 @@ PL/Python function per connection calls create() and load() through api.entry, s
 surface with their SQLSTATE and hint. Covers relation resolution (public, search_path, other
 schemas, views, names that must be quoted), sampling and split sizes, encoding, the
 pgml.snapshots row and each error."""
-import json
 import time
 import uuid
 
@@ -45,7 +44,6 @@ def run():
                    y_test=plain(ds.y_test))
     return json.dumps(out)
 
-import json
 return run()
 """
 

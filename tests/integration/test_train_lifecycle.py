@@ -32,6 +32,30 @@ def test_statement_timeout_stops_a_search_and_leaves_the_catalog_as_it_was(serve
         assert c.execute("SELECT count(*) FROM pgml.projects WHERE name = 'lifecycle_cancel'").fetchone()[0] == 0
 
 
+@pytest.mark.parametrize("algorithm, hyperparams", [
+    ("xgboost", '{"n_estimators": 100000}'),
+    ("lightgbm", '{"n_estimators": 1000000, "learning_rate": 0.0001}'),
+    ("catboost", '{"iterations": 1000000}'),
+])
+def test_statement_timeout_stops_one_long_boosted_fit(server, algorithm, hyperparams):
+    """No search: the cancel lands between the boosting rounds of the one fit, which also
+    reports its rounds in a NOTICE."""
+    with server.connect() as c:
+        c.execute("SELECT * FROM pgml.load_dataset('diabetes')")
+        before = counts(c)
+        notices = []
+        c.add_notice_handler(lambda d: notices.append(d.message_primary))
+        c.execute("SET statement_timeout = '4s'")
+        started = time.time()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            c.execute("SELECT * FROM pgml.train('lifecycle_rounds', 'regression', 'pgml.diabetes', 'target', "
+                      "algorithm => %s, hyperparams => %s)", (algorithm, hyperparams))
+        assert time.time() - started < 6
+        assert any(("fit 1 of 1 (%s): round" % algorithm) in n and "left" in n for n in notices), notices
+        c.execute("RESET statement_timeout")
+        assert counts(c) == before
+
+
 def test_dump_and_restore_keeps_models_and_predictions(server):
     with server.connect() as admin:
         for name in ("dump_src", "dump_dst"):

@@ -285,3 +285,37 @@ def test_joint_regression_and_decomposition(diabetes):
     best, estimator, results = search.run("decomposition", "pca", X, None,
                                           [{"n_components": 2}, {"n_components": 5}], 2)
     assert results["best_index"] == 1 and estimator.n_components == 5
+
+
+@pytest.mark.parametrize("algorithm", ["xgboost", "lightgbm", "catboost"])
+def test_a_cancel_between_boosting_rounds_stops_the_fit(diabetes, monkeypatch, algorithm):
+    """Inside a fold's fit too: a cancel raised between rounds is never taken for bad data."""
+    monkeypatch.setattr(search, "ROUND_CHECK_SECONDS", 0.0)
+    X, y = diabetes
+    size = {"catboost": "iterations"}.get(algorithm, "n_estimators")
+    checks = []
+
+    class Cancelled(Exception):
+        pass
+
+    def check():
+        checks.append(1)
+        if len(checks) == 10:
+            raise Cancelled("canceling statement due to statement timeout")
+
+    with pytest.raises(Cancelled):
+        search.run("regression", algorithm, X, y, [{size: 5000}], 3, check_for_interrupts=check)
+    assert len(checks) == 10   # 1 before the first fold, then 9 rounds of it
+
+
+@pytest.mark.parametrize("algorithm", ["xgboost", "lightgbm", "catboost"])
+def test_progress_reports_boosting_rounds(diabetes, monkeypatch, algorithm):
+    monkeypatch.setattr(search, "ROUND_CHECK_SECONDS", 0.0)
+    X, y = diabetes
+    size = {"catboost": "iterations"}.get(algorithm, "n_estimators")
+    calls = []
+    _, estimator, _ = search.run("regression", algorithm, X, y, [{size: 7}], 1,
+                                 progress=lambda *a, **kw: calls.append((a[:2], kw.get("rounds"))))
+    assert calls == [((0, 1), (i, 7)) for i in range(1, 8)] + [((1, 1), None)]
+    if algorithm == "xgboost":
+        assert estimator.get_params()["callbacks"] is None   # the hook does not stay with the model

@@ -184,3 +184,10 @@ def test_statistics_in_a_thread_and_their_errors():
     broken = snapshot._Statistics([({}, np.array(["not numbers"]))], background=True)
     with pytest.raises(TypeError):
         broken.wait()
+
+
+def test_ventiles_at_every_small_size():
+    rng = np.random.default_rng(5)
+    for n in range(1, 70):
+        column = rng.permutation(n).astype(np.float32)
+        assert snapshot._statistics(column)["ventiles"] == ref_histogram_ventiles(column)[1], n
