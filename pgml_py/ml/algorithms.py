@@ -288,6 +288,8 @@ class RoundHook:
         """The fit() keyword arguments that install the hook ({} for other libraries)."""
         if self.library == "xgboost":
             import xgboost
+            if isinstance(self.estimator, (xgboost.XGBRFRegressor, xgboost.XGBRFClassifier)):
+                return {}   # one round of many parallel trees, and no callbacks in its API
             hook, total = self, self.estimator.get_num_boosting_rounds()
 
             class Rounds(xgboost.callback.TrainingCallback):

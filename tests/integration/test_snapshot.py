@@ -11,6 +11,7 @@ import pytest
 from psycopg import sql
 
 BODY = """
+import json
 from pgml_py import api, db
 from pgml_py.ml import snapshot
 import numpy as np

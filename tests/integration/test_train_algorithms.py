@@ -18,7 +18,7 @@ PAIRS = [(algorithm, task) for task, table in EXPECTED.items() for algorithm in 
 ENSEMBLES = {"random_forest", "extra_trees", "gradient_boosting_trees", "xgboost", "lightgbm", "catboost"}
 GOOD = {"regression": ENSEMBLES | {"linear", "ridge", "bayesian_ridge"},
         "classification": ENSEMBLES | {"linear"}}  # RidgeClassifier: 0.79 on unscaled iris
-FAST_ONE_ROW = {"xgboost", "xgboost_random_forest", "lightgbm"}   # pgml_py/ml/single_row.py
+FAST_ONE_ROW = {"xgboost", "xgboost_random_forest", "lightgbm", "random_forest", "extra_trees"}  # single_row.py
 
 
 @pytest.fixture(scope="module")

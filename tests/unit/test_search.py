@@ -308,6 +308,15 @@ def test_a_cancel_between_boosting_rounds_stops_the_fit(diabetes, monkeypatch, a
     assert len(checks) == 10   # 1 before the first fold, then 9 rounds of it
 
 
+def test_xgboost_random_forest_has_one_round_and_no_hook(diabetes, monkeypatch):
+    monkeypatch.setattr(search, "ROUND_CHECK_SECONDS", 0.0)
+    X, y = diabetes
+    calls = []
+    search.run("regression", "xgboost_random_forest", X, y, [{"n_estimators": 5}], 1,
+               progress=lambda *a, **kw: calls.append((a[:2], kw.get("rounds"))))
+    assert calls == [((1, 1), None)]
+
+
 @pytest.mark.parametrize("algorithm", ["xgboost", "lightgbm", "catboost"])
 def test_progress_reports_boosting_rounds(diabetes, monkeypatch, algorithm):
     monkeypatch.setattr(search, "ROUND_CHECK_SECONDS", 0.0)

@@ -23,6 +23,7 @@ def _fitted(make, target):
 def _cases():
     import lightgbm
     import xgboost
+    from sklearn import ensemble
     n = dict(n_estimators=20, n_jobs=1)
     return [
         ("xgb-reg", lambda: xgboost.XGBRegressor(**n), "reg"),
@@ -34,6 +35,10 @@ def _cases():
         ("lgb-reg", lambda: lightgbm.LGBMRegressor(verbose=-1, **n), "reg"),
         ("lgb-bin", lambda: lightgbm.LGBMClassifier(verbose=-1, **n), "bin"),
         ("lgb-multi", lambda: lightgbm.LGBMClassifier(verbose=-1, **n), "multi"),
+        ("rf-reg", lambda: ensemble.RandomForestRegressor(**n), "reg"),
+        ("et-reg", lambda: ensemble.ExtraTreesRegressor(**n), "reg"),
+        ("rf-bin", lambda: ensemble.RandomForestClassifier(**n), "bin"),
+        ("et-multi", lambda: ensemble.ExtraTreesClassifier(**n), "multi"),
     ]
 
 
