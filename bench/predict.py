@@ -25,8 +25,9 @@ Cases:
       (deployment lookup, cache hit, one-row predict) timed by a pg_temp PL/Python function.
   (c) cold        connect + first predict in a new connection vs the floor: a fresh Python process
       that imports xgboost, loads the model from bytes and predicts one row. With --pgbouncer
-      (installs pgbouncer with apt when missing) also: the first predict of a 2nd client through
-      pgbouncer in transaction mode, answered by the pooled, warm backend.
+      (installs pgbouncer with apt when missing) also: the first predict of the next clients
+      through pgbouncer in transaction mode, answered by the pooled, warm backend, vs the warm
+      per-call latency through pgbouncer. Target: floor + 0.1 s; pooled first predict ~ warm.
   (d) train       pgml.train wall time vs XGBRegressor(n_estimators=50, n_jobs=threads).fit on the
       same training rows in this process. Target <= 1.2x.
 Timed runs: best of --repeat. Threads: OMP_NUM_THREADS here and pgml.omp_num_threads in the
