@@ -13,8 +13,9 @@ LABELS_FILE = "labels.json"  # the original label values of a classification mod
 COLUMNS_FILE = "columns.json"  # the snapshot's feature columns with their fitted preprocessing
 
 DEPLOYED = """
-SELECT d.model_id FROM pgml.deployments d JOIN pgml.projects p ON p.id = d.project_id
-WHERE p.name = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT 1"""
+SELECT d.model_id FROM pgml.deployments d
+WHERE d.project_id = (SELECT p.id FROM pgml.projects p WHERE p.name = $1)
+ORDER BY d.created_at DESC, d.id DESC LIMIT 1"""  # the project by its unique name first: a plan with no join
 
 MODEL = """
 SELECT m.num_features, m.algorithm, p.task::pg_catalog.text AS task FROM pgml.models m
