@@ -385,9 +385,31 @@ class _Statistics:
 # sorts on it (a materialized snapshot ships its ctid). When the relation is large the query
 # groups the rows into chunks (one bytea stays far below PostgreSQL's 1 GB limit), each
 # aggregate ordered by the row number, so the scan order survives.
+#
+# Faster, when every numeric feature of every row is a finite number: the row's features as one
+# pgvector `vector` (a float4 array whose binary send is one call, not one per value: about half
+# the time). pgvector refuses NULL, NaN and infinite elements (and float8 beyond float4 refuses
+# the cast): then the same query runs again the first way. Labels always take the first way.
 
 CHUNK_BYTES = 256 * 1024 * 1024
+VECTOR_MAX_DIM = 16000   # pgvector's limit
 _F8 = "pg_catalog.float8"
+
+
+def _vector_type(db):
+    """The schema-qualified pgvector type pgml's CREATE EXTENSION ... CASCADE installed, or None."""
+    rows = db.execute("""SELECT pg_catalog.quote_ident(n.nspname) AS schema FROM pg_catalog.pg_extension e
+                         JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'""")
+    return rows[0]["schema"] if rows else None
+
+
+def _vector_element(a):
+    """A numeric scalar column as the float4 the first way would give (float8 first, then float4)."""
+    q = a["quoted"]
+    if a["base"] == "float4":
+        return q
+    value = "%s::pg_catalog.int4" % q if a["base"] == "bool" else q
+    return "%s::%s::pg_catalog.float4" % (value, _F8)
 
 
 def _number_field(a):
@@ -499,6 +521,18 @@ class _Rows:
 
 def _read(db, rel, features, label_attrs, key):
     """Every needed column of rel in one query (chunked when large); see the comment above."""
+    in_vector = [a for a in features if not a["is_array"] and a["base"] in NUMERIC_TYPES]
+    schema = _vector_type(db) if 0 < len(in_vector) <= VECTOR_MAX_DIM else None
+    if schema is not None:
+        try:
+            return _read_once(db, rel, features, label_attrs, key, in_vector, schema)
+        except db.database_errors() as e:
+            if not str(getattr(e, "sqlstate", "") or "").startswith("22"):   # data exceptions only
+                raise
+    return _read_once(db, rel, features, label_attrs, key, [], None)
+
+
+def _read_once(db, rel, features, label_attrs, key, in_vector, vector_schema):
     key_sql, values4, values8, metas, exacts = [], [], [], [], []
     if key == "random":
         key_sql.append("pg_catalog.float8send(pg_catalog.random())")
@@ -506,7 +540,10 @@ def _read(db, rel, features, label_attrs, key):
         key_sql.append("pg_catalog.float8send((ctid::pg_catalog.text::pg_catalog.point)[0] * 65536 "
                        "+ (ctid::pg_catalog.text::pg_catalog.point)[1])")
     texts, arrays = [], []
+    columns = {a["name"]: i for i, a in enumerate(in_vector)}   # the vector's: first in values
     for a in features + label_attrs:
+        if any(a is b for b in in_vector):
+            continue
         if a["is_array"]:
             arrays.append(a)
             metas.append((a, "pg_catalog.int8send(COALESCE(pg_catalog.cardinality(%s)::pg_catalog.int8 * 16 "
@@ -519,7 +556,7 @@ def _read(db, rel, features, label_attrs, key):
             if a["base"] == "int8" and any(a is b for b in label_attrs):  # exact stratification classes
                 exacts.append((a, "pg_catalog.int8send(COALESCE(%s, 0))" % a["quoted"]))
     # The record: key, float4 values, float8 values, array metadata, exact int8 labels.
-    columns, fields, record_sql = {}, [], []
+    fields, record_sql = [], []
     if key_sql:
         fields.append(("key", ">f8"))
         record_sql += key_sql
@@ -537,14 +574,19 @@ def _read(db, rel, features, label_attrs, key):
         record_sql.append(sql)
 
     inner = ["%s AS r" % " OPERATOR(pg_catalog.||) ".join(record_sql)] if record_sql else []
+    if in_vector:
+        inner.append("%s.vector_send(ARRAY[%s]::%s.vector) AS v"
+                     % (vector_schema, ", ".join(map(_vector_element, in_vector)), vector_schema))
     inner += ["%s AS t%d" % (a["quoted"], i) for i, a in enumerate(texts)]
     inner += ["%s AS a%d" % (_array_bytes(a), i) for i, a in enumerate(arrays)]
     inner += ["%s AS l%d" % (a["quoted"], i) for i, a in enumerate(label_attrs)]
-    chunk_rows = _chunk_rows(db, rel, fields, texts, arrays)
+    chunk_rows = _chunk_rows(db, rel, fields, texts, arrays, 4 + 4 * len(in_vector) if in_vector else 0)
     ordered = " ORDER BY s.i" if chunk_rows else ""
     outer = ["pg_catalog.count(*) AS n"]
     if record_sql:
         outer.append("pg_catalog.string_agg(s.r, ''::pg_catalog.bytea%s) AS r" % ordered)
+    if in_vector:
+        outer.append("pg_catalog.string_agg(s.v, ''::pg_catalog.bytea%s) AS v" % ordered)
     outer += ["pg_catalog.array_agg(s.t%d%s) AS t%d" % (i, ordered, i) for i in range(len(texts))]
     outer += ["pg_catalog.string_agg(s.a%d, ''::pg_catalog.bytea%s) AS a%d" % (i, ordered, i)
               for i in range(len(arrays))]
@@ -558,7 +600,14 @@ def _read(db, rel, features, label_attrs, key):
                         % (", ".join(outer), ", ".join(inner or ["1 AS one"]), rel["qualified"], tail))
 
     n = sum(int(r["n"]) for r in result)
-    record, values = None, np.empty((n, len(values4) + len(values8)), dtype=np.float32)
+    record, values = None, np.empty((n, len(in_vector) + len(values4) + len(values8)), dtype=np.float32)
+    if in_vector:   # each row: int16 dimensions, int16 unused, the big-endian float4 values
+        raw = b"".join(r["v"] for r in result if r["v"] is not None)
+        rows = np.dtype([("head", ">i4"), ("v", ">f4", (len(in_vector),))])
+        if len(raw) != n * rows.itemsize:
+            raise errors.PgmlError("reading the relation went wrong: %d vector bytes for %d rows" % (len(raw), n),
+                                   hint="This is a bug in pgml; please report it.")
+        values[:, :len(in_vector)] = np.frombuffer(raw, dtype=rows)["v"]
     if fields:
         dtype = np.dtype(fields)
         raw = b"".join(r["r"] for r in result if r["r"] is not None)
@@ -568,7 +617,8 @@ def _read(db, rel, features, label_attrs, key):
         record = np.frombuffer(raw, dtype=dtype)
         matrix = np.frombuffer(raw, dtype=np.uint8).reshape(n, dtype.itemsize)
         start = 8 if key_sql else 0
-        for size, count, first in ((4, len(values4), 0), (8, len(values8), len(values4))):
+        for size, count, first in ((4, len(values4), len(in_vector)),
+                                   (8, len(values8), len(in_vector) + len(values4))):
             if count:  # the group's bytes are a (n, count) big-endian matrix: one conversion
                 values[:, first:first + count] = matrix[:, start:start + size * count].view(">f%d" % size)
                 start += size * count
@@ -579,11 +629,11 @@ def _read(db, rel, features, label_attrs, key):
     return _Rows(n, record, values, columns, text_values, array_bytes, nulls)
 
 
-def _chunk_rows(db, rel, fields, texts, arrays):
+def _chunk_rows(db, rel, fields, texts, arrays, vector_width=0):
     """None when the whole relation fits in one aggregate value of at most CHUNK_BYTES, else the
     rows per chunk. The row count is the planner's estimate (scaled to the current size) for
     tables, else count(*); text and array widths come from up to 1,000 rows."""
-    if not fields and not texts and not arrays:
+    if not fields and not texts and not arrays and not vector_width:
         return None
     row = db.execute("""SELECT CASE WHEN c.reltuples >= 0 AND c.relpages > 0 THEN
                                    c.reltuples / c.relpages * pg_catalog.pg_relation_size(c.oid)
@@ -592,7 +642,7 @@ def _chunk_rows(db, rel, fields, texts, arrays):
     rows = row["rows"]
     if rows is None:
         rows = db.execute("SELECT pg_catalog.count(*) AS n FROM %s" % rel["qualified"])[0]["n"]
-    width = max(np.dtype(fields).itemsize if fields else 0, 1)
+    width = max(np.dtype(fields).itemsize if fields else 0, vector_width, 1)
     if texts or arrays:
         probes = ["pg_catalog.max(pg_catalog.octet_length(%s::pg_catalog.text)) AS t%d" % (a["quoted"], i)
                   for i, a in enumerate(texts)]
@@ -699,7 +749,18 @@ def _statistics(column, categories=None):
                      mode=float(values[np.argmax(counts)]), variance=float(wide.var()),
                      std_dev=float(wide.std()))
     stats["histogram"], stats["ventiles"] = _histogram(values, counts), _ventiles(values, counts)
-    return stats
+    return _finite(stats)
+
+
+def _finite(value):
+    """Infinite (and NaN) statistics as null, as PostgresML writes them: JSON has no Infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
 HISTOGRAM_BINS, VENTILES = 20, 19

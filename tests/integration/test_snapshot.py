@@ -16,12 +16,14 @@ from pgml_py import api, db
 from pgml_py.ml import snapshot
 import numpy as np
 
+def one(v):   # JSON has no NaN or Infinity
+    return None if v != v else repr(v) if v in (float("inf"), float("-inf")) else v
+
 def plain(a):
     if a is None:
         return None
     a = np.asarray(a, dtype=np.float64)
-    return [[None if v != v else v for v in row] for row in a.tolist()] if a.ndim == 2 else \\
-        [None if v != v else v for v in a.tolist()]
+    return [[one(v) for v in row] for row in a.tolist()] if a.ndim == 2 else [one(v) for v in a.tolist()]
 
 @api.entry
 def run():
@@ -29,17 +31,27 @@ def run():
         db, rel, labels, size, sampling, materialize)
     if not do_load:
         return json.dumps({"id": sid})
-    default_chunk = snapshot.CHUNK_BYTES
+    default_chunk, read_once, vector_type = snapshot.CHUNK_BYTES, snapshot._read_once, snapshot._vector_type
+    ways = []   # whether each read that returned took the vector way
+
+    def recording_read_once(*args):
+        out = read_once(*args)
+        ways.append(args[-1] is not None)
+        return out
     snapshot.CHUNK_BYTES = chunk_bytes or default_chunk
+    snapshot._read_once = recording_read_once
+    if not vector:
+        snapshot._vector_type = lambda db: None
     try:
         ds = snapshot.load(db, sid)
     finally:
-        snapshot.CHUNK_BYTES = default_chunk
+        snapshot.CHUNK_BYTES, snapshot._read_once, snapshot._vector_type = default_chunk, read_once, vector_type
     out = {"id": sid, "train": list(ds.X_train.shape), "test": list(ds.X_test.shape),
            "y_train_shape": None if ds.y_train is None else list(ds.y_train.shape),
            "feature_names": ds.feature_names, "num_features": ds.num_features,
            "label_classes": ds.label_classes,
-           "dtypes": [str(ds.X_train.dtype), None if ds.y_train is None else str(ds.y_train.dtype)]}
+           "dtypes": [str(ds.X_train.dtype), None if ds.y_train is None else str(ds.y_train.dtype)],
+           "vector_read": ways == [True]}
     if full:
         out.update(X_train=plain(ds.X_train), X_test=plain(ds.X_test), y_train=plain(ds.y_train),
                    y_test=plain(ds.y_test))
@@ -59,7 +71,8 @@ def install(conn):
     conn.execute(
         "CREATE FUNCTION pg_temp.snap(rel text, labels text[], size real, sampling text, "
         "materialize boolean DEFAULT false, full boolean DEFAULT true, do_load boolean DEFAULT true, "
-        "snapshot_id bigint DEFAULT NULL, chunk_bytes bigint DEFAULT NULL) RETURNS jsonb AS $body$\n%s\n%s$body$ LANGUAGE plpython3u"
+        "snapshot_id bigint DEFAULT NULL, chunk_bytes bigint DEFAULT NULL, vector boolean DEFAULT true) "
+        "RETURNS jsonb AS $body$\n%s\n%s$body$ LANGUAGE plpython3u"
         % (bootstrap_line(conn), BODY))
 
 
@@ -525,10 +538,12 @@ def test_random_order_is_order_by_random_under_setseed(db, aligned):
 
 def test_chunked_reads_match_the_single_read(db, aligned):
     whole = snap(db, aligned, ["y"], 0.2, "last")
-    assert check_aligned(whole) == list(range(1, 501))
-    for chunk_bytes in (4000, 1):
-        chunked = snap(db, aligned, ["y"], 0.2, "last", chunk_bytes=chunk_bytes)
-        assert {k: v for k, v in chunked.items() if k != "id"} == {k: v for k, v in whole.items() if k != "id"}
+    assert check_aligned(whole) == list(range(1, 501)) and whole["vector_read"]
+    for chunk_bytes, vector in ((4000, True), (1, True), (4000, False)):
+        chunked = snap(db, aligned, ["y"], 0.2, "last", chunk_bytes=chunk_bytes, vector=vector)
+        assert chunked.pop("vector_read") == vector
+        assert {k: v for k, v in chunked.items() if k != "id"} == \
+            {k: v for k, v in whole.items() if k not in ("id", "vector_read")}
         assert snapshot_row(db, chunked["id"])[6] == snapshot_row(db, whole["id"])[6]
     # a materialized snapshot reads back in its stored order, chunked or not
     out = snap(db, aligned, ["y"], 0.2, "random", materialize=True)
@@ -576,3 +591,40 @@ def test_pgml_snapshot_bad_input_leaves_no_trace(conn, datasets, expect_error, c
     assert e.sqlstate == sqlstate and text in str(e) and e.diag.message_hint
     assert catalog(conn) == before
     assert conn.execute("SELECT count(*) FROM pgml.snapshot('pgml.iris', NULL)").fetchone()[0] == 0   # STRICT
+
+
+# ---- the vector read (features as one pgvector vector per row) -------------------------------
+
+@pytest.fixture
+def every_type(db):
+    name = "snap_types_%s" % uuid.uuid4().hex[:8]
+    db.execute("""CREATE TABLE %s AS SELECT i::real * 1.37 AS r, i::float8 / 3 AS d, (i - 40)::smallint AS s,
+                  i * 1000003 AS n, (i::int8 * 123456789123)::int8 AS b, (i / 7.0)::numeric(12, 5) AS num,
+                  i %% 3 = 0 AS flag, (i %% 4)::int AS y FROM generate_series(1, 300) i""" % name)
+    yield name
+    db.execute("DROP TABLE %s" % name)
+
+
+def without(out, *keys):
+    return {k: v for k, v in out.items() if k not in ("id", "vector_read") + keys}
+
+
+@pytest.mark.parametrize("sampling", ["last", "random", "stratified"])
+def test_the_vector_read_equals_the_record_read(db, every_type, sampling):
+    """Every numeric type, float8 and int8 rounded to float4 through float8 either way."""
+    db.execute("SELECT setseed(0.3)")
+    fast = snap(db, every_type, ["y"], 0.25, sampling)
+    db.execute("SELECT setseed(0.3)")
+    slow = snap(db, every_type, ["y"], 0.25, sampling, vector=False)
+    assert fast["vector_read"] and not slow["vector_read"]
+    assert without(fast) == without(slow)
+    assert snapshot_row(db, fast["id"])[6] == snapshot_row(db, slow["id"])[6]   # statistics too
+
+
+@pytest.mark.parametrize("value", ["NULL", "'NaN'", "'Infinity'", "'-Infinity'"])
+def test_values_a_vector_refuses_take_the_record_read(db, every_type, value):
+    db.execute("UPDATE %s SET r = %s WHERE y = 2 AND s > 0" % (every_type, value))
+    db.execute("UPDATE %s SET d = 1e300 WHERE s = 17" % every_type)   # beyond float4 in the other way
+    out = snap(db, every_type, ["y"], 0.25, "last", full=True)
+    assert not out["vector_read"]
+    assert without(out) == without(snap(db, every_type, ["y"], 0.25, "last", vector=False))

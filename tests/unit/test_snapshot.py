@@ -57,7 +57,9 @@ def ref_statistics(column, categories=None):
                      mode=float(values[np.argmax(counts)]), variance=float(present.var()),
                      std_dev=float(present.std()))
     stats["histogram"], stats["ventiles"] = ref_histogram_ventiles(column)
-    return stats
+    finite = {k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in stats.items()}
+    finite["ventiles"] = [v if v is None or np.isfinite(v) else None for v in stats["ventiles"]]
+    return finite
 
 
 def ref_histogram_ventiles(column):
