@@ -527,7 +527,9 @@ def _read(db, rel, features, label_attrs, key):
         try:
             return _read_once(db, rel, features, label_attrs, key, in_vector, schema)
         except db.database_errors() as e:
-            if not str(getattr(e, "sqlstate", "") or "").startswith("22"):   # data exceptions only
+            # pgvector's refusals are data exceptions (22...); a schema the caller may not use
+            # (42501) also means the plain way. A cancel (57...) stops here.
+            if str(getattr(e, "sqlstate", "") or "").startswith("57"):
                 raise
     return _read_once(db, rel, features, label_attrs, key, [], None)
 
