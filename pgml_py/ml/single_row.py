@@ -20,7 +20,11 @@ import numpy as np
 
 
 def predictor(estimator, num_features):
+    """num_features is the catalog's; a model trained on another width keeps its own predict,
+    which checks the width (these paths read a row of num_features values unchecked)."""
     module = type(estimator).__module__
+    if getattr(estimator, "n_features_in_", num_features) != num_features:
+        return None
     try:
         if module.startswith("xgboost"):
             return XGBoostRow(estimator, num_features)

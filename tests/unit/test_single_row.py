@@ -57,6 +57,14 @@ def test_same_as_the_estimators_predict(name, make, target):
         assert len(set(got.tolist())) > 1   # not one class for every row
 
 
+@pytest.mark.parametrize("name, make, target", _cases(), ids=[c[0] for c in _cases()])
+def test_no_fast_path_for_another_width(name, make, target):
+    """The catalog's num_features must match the model's, or its own predict checks the width."""
+    estimator = _fitted(make, target)
+    assert single_row.predictor(estimator, X.shape[1] - 1) is None
+    assert single_row.predictor(estimator, X.shape[1] + 1) is None
+
+
 def test_takes_python_numbers_of_every_array_type():
     import decimal
     import xgboost
