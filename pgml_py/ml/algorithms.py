@@ -260,11 +260,13 @@ def fit(estimator, X, y=None, hyperparams=None, on_round=None):
             finally:
                 if rounds is not None:
                     rounds.detach()
-        if rounds is not None and rounds.stored is not None:
-            raise rounds.stored
+        if rounds is not None and rounds.raised is not None:
+            raise rounds.raised
     except errors.PgmlError:
         raise
     except Exception as exc:
+        if rounds is not None and exc is rounds.raised:
+            raise   # on_round's own error (a cancel) passes untouched, never read as a hyperparams error
         names = list(hyperparams) if hyperparams is not None else _explicit_params(estimator)
         if _caused_by_hyperparams(exc, names):
             inner = _inner(estimator)
@@ -277,12 +279,20 @@ def fit(estimator, X, y=None, hyperparams=None, on_round=None):
 class RoundHook:
     """Calls on_round(done, total) after each boosting round through the library's own hook:
     XGBoost's TrainingCallback (a constructor parameter, removed again after the fit), LightGBM's
-    and CatBoost's fit callbacks. CatBoost wraps what a callback raises in its own error, so the
-    exception is kept and the fit stopped; fit() raises it afterwards."""
+    and CatBoost's fit callbacks. What on_round raises is kept in `raised`: fit() lets it pass
+    as it is. CatBoost wraps a callback's error in its own, so there the fit is stopped instead
+    and fit() raises the kept error afterwards."""
 
     def __init__(self, estimator, on_round):
-        self.estimator, self.on_round, self.stored = estimator, on_round, None
+        self.estimator, self.on_round, self.raised = estimator, on_round, None
         self.library = type(estimator).__module__.split(".")[0]
+
+    def call(self, done, total):
+        try:
+            self.on_round(done, total)
+        except BaseException as e:
+            self.raised = e
+            raise
 
     def attach(self):
         """The fit() keyword arguments that install the hook ({} for other libraries)."""
@@ -294,22 +304,21 @@ class RoundHook:
 
             class Rounds(xgboost.callback.TrainingCallback):
                 def after_iteration(self, model, epoch, evals_log):
-                    hook.on_round(epoch + 1, total)
+                    hook.call(epoch + 1, total)
                     return False
             self.estimator.set_params(callbacks=[Rounds()])
             return {}
         if self.library == "lightgbm":
-            return {"callbacks": [lambda env: self.on_round(env.iteration + 1, env.end_iteration)]}
+            return {"callbacks": [lambda env: self.call(env.iteration + 1, env.end_iteration)]}
         if self.library == "catboost":
             return {"callbacks": [self]}
         return {}
 
     def after_iteration(self, info):   # CatBoost's callback protocol: False stops the fit
         try:
-            self.on_round(info.iteration, self.estimator.get_param("iterations") or 1000)  # 1-based
+            self.call(info.iteration, self.estimator.get_param("iterations") or 1000)  # 1-based
             return True
-        except BaseException as e:  # noqa: BLE001 (raised again by raise_stored)
-            self.stored = e
+        except BaseException:  # noqa: BLE001 (kept in self.raised; fit() raises it)
             return False
 
     def detach(self):

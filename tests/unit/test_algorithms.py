@@ -349,3 +349,20 @@ print(",".join(heavy))
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("algorithm", ["xgboost", "lightgbm", "catboost"])
+def test_an_error_of_on_round_passes_untouched(algorithm):
+    """A cancel is never read as a hyperparams error, even when its text names one."""
+    size = {"catboost": "iterations"}.get(algorithm, "n_estimators")
+
+    class Cancelled(Exception):
+        pass
+
+    def on_round(done, total):
+        if done == 3:
+            raise Cancelled("stopped in round 3 of %s" % size)
+    X = np.random.RandomState(0).rand(40, 3).astype(np.float32)
+    estimator = algorithms.build(algorithm, "regression", {size: 50})
+    with pytest.raises(Cancelled):
+        algorithms.fit(estimator, X, X.sum(axis=1), {size: 50}, on_round=on_round)
