@@ -323,9 +323,7 @@ def deploy(project_name, strategy, algorithm):
 def train(project_name, task, relation_name, y_column_name, algorithm, hyperparams, search, search_params,
           search_args, test_size, test_sampling, runtime, automatic_deploy, materialize_snapshot, preprocess):
     from .ml import train as core
-    from .progress import Progress
-    if project_name is None:
-        raise errors.NullValueNotAllowed("project_name must not be NULL", hint="Name the project.")
+    require_project_name(project_name)
     return core.train(
         db, project_name, task=task, relation_name=relation_name, y_column_name=y_column_name,
         algorithm=algorithm or "linear",
@@ -337,7 +335,7 @@ def train(project_name, task, relation_name, y_column_name, algorithm, hyperpara
         automatic_deploy=automatic_deploy, materialize_snapshot=bool(materialize_snapshot),
         preprocess=parse_kwargs(preprocess, "preprocess"),
         n_threads=current_settings().omp_num_threads,
-        progress=Progress(db.notice, status=lambda message: show_in_activity("pgml.train", message)),
+        progress=activity_progress("pgml.train"),
         check_for_interrupts=db.check_for_interrupts)
 
 
@@ -348,19 +346,35 @@ def snapshot(relation_name, y_column_name, test_size, test_sampling, preprocess)
                               parse_kwargs(preprocess, "preprocess"))
 
 
-def show_in_activity(function, message):
-    """What train/tune is doing, as this transaction's application_name: pg_stat_activity shows it."""
-    db.execute("SELECT pg_catalog.set_config('application_name', $1, true)",
-                [("%s: %s" % (function, message))[:63]], ["text"])
+def require_project_name(project_name):
+    if project_name is None:
+        raise errors.NullValueNotAllowed("project_name must not be NULL", hint="Name the project.")
+
+
+def activity_progress(function):
+    """NOTICEs of long work, each also shown as this transaction's application_name, so
+    pg_stat_activity says what train/tune is doing."""
+    from .progress import Progress
+
+    def show(message):
+        db.execute("SELECT pg_catalog.set_config('application_name', $1, true)",
+                   [("%s: %s" % (function, message))[:63]], ["text"])
+    return Progress(db.notice, status=show)
+
+
+def loaded_model(project_name, model_id=None):
+    """(model id, loaded model): model_id's, else the project's deployed one."""
+    from .ml import predict as core
+    if model_id is None:
+        require_project_name(project_name)
+        model_id = core.deployed_model_id(db, project_name)
+    return model_id, core.load(db, model_id, lambda: current_settings().cache_max_models)
 
 
 @entry
 def predict(project_name, model_id, features, kind):
     """Every array form of predict*, decompose: kind names the SQL function."""
-    from .ml import predict as core
-    if model_id is None:
-        model_id = core.deployed_model_id(db, project_name)
-    model = core.load(db, model_id, lambda: current_settings().cache_max_models)
+    _, model = loaded_model(project_name, model_id)
     if kind == "predict_proba":
         return model.predict_proba(features).reshape(-1).tolist()
     if kind == "predict_joint" and model.task != "regression":
@@ -375,11 +389,7 @@ def predict(project_name, model_id, features, kind):
 def predict_row(project_name, model_id, row):
     """pgml.predict(project_name | model_id, ROW(...)): row is the record as JSON (field order)."""
     from .ml import predict as core
-    if model_id is None:
-        if project_name is None:
-            raise errors.NullValueNotAllowed("project_name must not be NULL", hint="Name the project.")
-        model_id = core.deployed_model_id(db, project_name)
-    model = core.load(db, model_id, lambda: current_settings().cache_max_models)
+    model_id, model = loaded_model(project_name, model_id)
     if getattr(model, "is_tuned", False):  # a tuned text classifier: the row is its text
         return model.predict_row(json.loads(row, object_pairs_hook=list))
     return core.predict_row(db, model, model_id, row)
@@ -391,26 +401,23 @@ def predict_row(project_name, model_id, row):
 def tune(project_name, task, relation_name, y_column_name, model_name, hyperparams, test_size, test_sampling,
          automatic_deploy, materialize_snapshot):
     from .hf import tune as core
-    from .progress import Progress
-    if project_name is None:
-        raise errors.NullValueNotAllowed("project_name must not be NULL", hint="Name the project.")
+    require_project_name(project_name)
     return core.tune(
         db, project_name, task=task, relation_name=relation_name, y_column_name=y_column_name,
         model_name=model_name, hyperparams=parse_kwargs(hyperparams, "hyperparams"),
         test_size=test_size, test_sampling=test_sampling or "stratified", automatic_deploy=automatic_deploy,
         materialize_snapshot=bool(materialize_snapshot), settings=current_settings(),
-        progress=Progress(db.notice, status=lambda message: show_in_activity("pgml.tune", message)),
+        progress=activity_progress("pgml.tune"),
         check_for_interrupts=db.check_for_interrupts)
 
 
 @entry
 def generate(project_name, inputs, config):
     """pgml.generate(project, text | text[], config): the project's deployed tuned model."""
-    from .ml import predict as core
     if any(text is None for text in inputs):
         raise errors.NullValueNotAllowed("inputs must not contain NULL elements",
                                          hint="Filter the NULLs out, or COALESCE them to ''.")
-    model = core.load(db, core.deployed_model_id(db, project_name), lambda: current_settings().cache_max_models)
+    _, model = loaded_model(project_name)
     if not getattr(model, "is_tuned", False):
         raise errors.InvalidParameter(
             'project "%s" is a %s model, not a tuned text model' % (project_name, model.task),

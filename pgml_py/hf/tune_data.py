@@ -105,11 +105,10 @@ def read(db, snapshot_id, task, names, explicit_roles=()):
             order = snapshot.stratified_order([(v,) for v in labels], num_test).tolist()
     values = {role: [column[i] for i in order] for role, column in values.items()}
     split = n - num_test
-    db.execute("UPDATE pgml.snapshots SET columns = $1::jsonb, analysis = $2::jsonb WHERE id = $3",
-               [json.dumps([{"name": a["name"], "pg_type": a["pg_type"], "nullable": a["nullable"],
-                             "label": role in LABEL_ROLES or role == "target_column", "position": a["position"],
-                             "size": 1, "array": False, "role": role}
-                            for role, a in sorted(roles.items(), key=lambda item: item[1]["position"])]),
-                json.dumps({"samples": n}), snapshot_id], ["text", "text", "int8"])
+    snapshot.write_columns(db, snapshot_id, [
+        {"name": a["name"], "pg_type": a["pg_type"], "nullable": a["nullable"],
+         "label": role in LABEL_ROLES or role == "target_column", "position": a["position"],
+         "size": 1, "array": False, "role": role}
+        for role, a in sorted(roles.items(), key=lambda item: item[1]["position"])], n)
     return Rows({role: column[:split] for role, column in values.items()},
                 {role: column[split:] for role, column in values.items()}, classes)

@@ -176,9 +176,18 @@ def _pair(ground_truth, y_hat):
     return truth, hat
 
 
+def finite_or_none(value):
+    """value as a float; None for None, NaN and the infinities, which JSON cannot hold
+    (PostgresML's serde_json wrote them as null too)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 def _json_ready(metrics):
     """NaN (e.g. r2 of one row) becomes JSON null, as PostgresML's serde_json wrote it."""
-    return {k: (float(v) if v is not None and math.isfinite(v) else None) for k, v in metrics.items()}
+    return {k: finite_or_none(v) for k, v in metrics.items()}
 
 
 def f1_score(ground_truth, y_hat):

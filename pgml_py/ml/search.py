@@ -122,19 +122,13 @@ def _fold_score(task, estimator, X, y, classes):
     return scores.get(metric, math.nan)
 
 
-def _plain(value):
-    """A JSON-ready float: NaN and infinities become None."""
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _stats(matrix):
     """Per-row (mean, std) over the finite values, population std as sklearn reports it."""
     means, stds = [], []
     for row in np.asarray(matrix, dtype=np.float64):
         finite = row[np.isfinite(row)]
-        means.append(_plain(finite.mean()) if finite.size else None)
-        stds.append(_plain(finite.std()) if finite.size else None)
+        means.append(metrics.finite_or_none(finite.mean()) if finite.size else None)
+        stds.append(metrics.finite_or_none(finite.std()) if finite.size else None)
     return means, stds
 
 
@@ -263,7 +257,7 @@ def run(task, algorithm, X, y, candidates, cv, n_threads=1, check_for_interrupts
                          ("test_score", scores)):
         results["mean_" + name], results["std_" + name] = _stats(matrix)
     for k in range(len(splits)):
-        results["split%d_test_score" % k] = [_plain(s) for s in scores[:, k]]
+        results["split%d_test_score" % k] = [metrics.finite_or_none(s) for s in scores[:, k]]
     names = []
     for params in candidates:
         names += [name for name in params if name not in names]

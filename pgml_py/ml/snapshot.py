@@ -16,12 +16,12 @@ from itertools import repeat
 import numpy as np
 
 from .. import errors
+from . import metrics, preprocess
 
 NUMERIC_TYPES = {"bool", "int2", "int4", "int8", "float4", "float8", "numeric"}
 TEXT_TYPES = {"text", "varchar", "bpchar"}
 CONTINUOUS_TYPES = {"float4", "float8", "numeric"}  # stratifying on these is meaningless
 SAMPLINGS = ("random", "last", "stratified")
-DEFAULT_PREPROCESSOR = {"encode": "native", "impute": "error", "scale": "preserve"}
 
 
 @dataclass
@@ -275,9 +275,7 @@ def load(db, snapshot_id, background=False):
     X = np.empty((n, sum(widths)), dtype=np.float32)
     names, column_info, numeric, start = [], [], [], 0
     for a, width in zip(features, widths):
-        info = {"name": a["name"], "pg_type": a["pg_type"], "nullable": a["nullable"], "label": False,
-                "position": a["position"], "size": 1, "array": a["is_array"],
-                "preprocessor": dict(DEFAULT_PREPROCESSOR)}
+        info = _column_info(a, label=False)
         if a["is_array"]:
             X[:, start:start + width] = data.array(a, width)
             info["size"] = width
@@ -317,9 +315,8 @@ def load(db, snapshot_id, background=False):
                 encoded.append(np.ascontiguousarray(data.values[:, data.column(a)]))
                 classes_ = None
             classes.append(classes_)
-            info = {"name": a["name"], "pg_type": a["pg_type"], "nullable": a["nullable"], "label": True,
-                    "position": a["position"], "size": 1, "array": False,
-                    "preprocessor": dict(DEFAULT_PREPROCESSOR), "statistics": None}
+            info = _column_info(a, label=True)
+            info["statistics"] = None
             column_info.append(info)
             pending.append((info, encoded[-1][:num_train].copy()))
         y = encoded[0] if len(encoded) == 1 else np.column_stack(encoded)
@@ -339,12 +336,22 @@ def load(db, snapshot_id, background=False):
     return dataset
 
 
+def _column_info(a, label):
+    """A snapshots.columns entry (api.md §2) of attribute a, before its statistics."""
+    return {"name": a["name"], "pg_type": a["pg_type"], "nullable": a["nullable"], "label": label,
+            "position": a["position"], "size": 1, "array": a["is_array"],
+            "preprocessor": dict(preprocess.DEFAULT)}
+
+
 def save_columns(db, snapshot_id, dataset):
     """Writes snapshots.columns and analysis, once every column's statistics are there."""
     dataset.statistics.wait()
+    write_columns(db, snapshot_id, dataset.columns, dataset.samples)
+
+
+def write_columns(db, snapshot_id, columns, samples):
     db.execute("UPDATE pgml.snapshots SET columns = $1::jsonb, analysis = $2::jsonb WHERE id = $3",
-               [json.dumps(dataset.columns), json.dumps({"samples": dataset.samples}), snapshot_id],
-               ["text", "text", "int8"])
+               [json.dumps(columns), json.dumps({"samples": samples}), snapshot_id], ["text", "text", "int8"])
 
 
 class _Statistics:
@@ -396,31 +403,30 @@ VECTOR_MAX_DIM = 16000   # pgvector's limit
 _F8 = "pg_catalog.float8"
 
 
-def _vector_type(db):
-    """The schema-qualified pgvector type pgml's CREATE EXTENSION ... CASCADE installed, or None."""
+def _vector_schema(db):
+    """The (quoted) schema of the pgvector that pgml's CREATE EXTENSION ... CASCADE installed, or None."""
     rows = db.execute("""SELECT pg_catalog.quote_ident(n.nspname) AS schema FROM pg_catalog.pg_extension e
                          JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'""")
     return rows[0]["schema"] if rows else None
 
 
+def _as_float8(a):
+    """A non-float4 numeric column as float8, the values plpy gave before: bool → 0/1, integers
+    and numeric → float8 (numpy rounds a Python int to float32 through a double too)."""
+    q = a["quoted"]
+    return "%s::pg_catalog.int4::%s" % (q, _F8) if a["base"] == "bool" else "%s::%s" % (q, _F8)
+
+
 def _vector_element(a):
     """A numeric scalar column as the float4 the first way would give (float8 first, then float4)."""
-    q = a["quoted"]
-    if a["base"] == "float4":
-        return q
-    value = "%s::pg_catalog.int4" % q if a["base"] == "bool" else q
-    return "%s::%s::pg_catalog.float4" % (value, _F8)
+    return a["quoted"] if a["base"] == "float4" else "%s::pg_catalog.float4" % _as_float8(a)
 
 
 def _number_field(a):
     """(numpy dtype, SQL bytea expression) of one numeric scalar column's value."""
-    q = a["quoted"]
     if a["base"] == "float4":  # exact as it is: 4 bytes
-        return ">f4", "pg_catalog.float4send(COALESCE(%s, 'NaN'::pg_catalog.float4))" % q
-    # The values plpy gave before: bool → 0/1, integers and numeric → float8 (numpy rounds
-    # a Python int to float32 through a double too), float8 as is.
-    value = "%s::pg_catalog.int4::%s" % (q, _F8) if a["base"] == "bool" else "%s::%s" % (q, _F8)
-    return ">f8", "pg_catalog.float8send(COALESCE(%s, 'NaN'::%s))" % (value, _F8)
+        return ">f4", "pg_catalog.float4send(COALESCE(%s, 'NaN'::pg_catalog.float4))" % a["quoted"]
+    return ">f8", "pg_catalog.float8send(COALESCE(%s, 'NaN'::%s))" % (_as_float8(a), _F8)
 
 
 def _array_bytes(a):
@@ -522,7 +528,7 @@ class _Rows:
 def _read(db, rel, features, label_attrs, key):
     """Every needed column of rel in one query (chunked when large); see the comment above."""
     in_vector = [a for a in features if not a["is_array"] and a["base"] in NUMERIC_TYPES]
-    schema = _vector_type(db) if 0 < len(in_vector) <= VECTOR_MAX_DIM else None
+    schema = _vector_schema(db) if 0 < len(in_vector) <= VECTOR_MAX_DIM else None
     if schema is not None:
         try:
             return _read_once(db, rel, features, label_attrs, key, in_vector, schema)
@@ -604,20 +610,12 @@ def _read_once(db, rel, features, label_attrs, key, in_vector, vector_schema):
     n = sum(int(r["n"]) for r in result)
     record, values = None, np.empty((n, len(in_vector) + len(values4) + len(values8)), dtype=np.float32)
     if in_vector:   # each row: int16 dimensions, int16 unused, the big-endian float4 values
-        raw = b"".join(r["v"] for r in result if r["v"] is not None)
-        rows = np.dtype([("head", ">i4"), ("v", ">f4", (len(in_vector),))])
-        if len(raw) != n * rows.itemsize:
-            raise errors.PgmlError("reading the relation went wrong: %d vector bytes for %d rows" % (len(raw), n),
-                                   hint="This is a bug in pgml; please report it.")
-        values[:, :len(in_vector)] = np.frombuffer(raw, dtype=rows)["v"]
+        vectors = _records(result, "v", np.dtype([("head", ">i4"), ("v", ">f4", (len(in_vector),))]), n)
+        values[:, :len(in_vector)] = vectors["v"]
     if fields:
         dtype = np.dtype(fields)
-        raw = b"".join(r["r"] for r in result if r["r"] is not None)
-        if len(raw) != n * dtype.itemsize:
-            raise errors.PgmlError("reading the relation went wrong: %d bytes for %d rows" % (len(raw), n),
-                                   hint="This is a bug in pgml; please report it.")
-        record = np.frombuffer(raw, dtype=dtype)
-        matrix = np.frombuffer(raw, dtype=np.uint8).reshape(n, dtype.itemsize)
+        record = _records(result, "r", dtype, n)
+        matrix = record.view(np.uint8).reshape(n, dtype.itemsize)
         start = 8 if key_sql else 0
         for size, count, first in ((4, len(values4), len(in_vector)),
                                    (8, len(values8), len(in_vector) + len(values4))):
@@ -629,6 +627,15 @@ def _read_once(db, rel, features, label_attrs, key, in_vector, vector_schema):
                    for i, a in enumerate(arrays)}
     nulls = {a["name"]: n - sum(int(r["l%d" % i]) for r in result) for i, a in enumerate(label_attrs)}
     return _Rows(n, record, values, columns, text_values, array_bytes, nulls)
+
+
+def _records(result, name, dtype, n):
+    """The n fixed-size binary records of aggregate `name` (its chunks joined) as a numpy array."""
+    raw = b"".join(r[name] for r in result if r[name] is not None)
+    if len(raw) != n * dtype.itemsize:
+        raise errors.PgmlError("reading the relation went wrong: %d bytes of %s for %d rows" % (len(raw), name, n),
+                               hint="This is a bug in pgml; please report it.")
+    return np.frombuffer(raw, dtype=dtype)
 
 
 def _chunk_rows(db, rel, fields, texts, arrays, vector_width=0):
@@ -745,24 +752,13 @@ def _statistics(column, categories=None):
             median = upper
         else:  # np.median: the mean of the two middle values
             median = (float(values[np.searchsorted(ends, half - 1, side="right")]) + upper) / 2.0
-        stats.update(min=float(values[0]), max=float(values[-1]),
-                     max_abs=max(abs(float(values[0])), abs(float(values[-1]))),
-                     mean=float(wide.mean()), median=median,
-                     mode=float(values[np.argmax(counts)]), variance=float(wide.var()),
-                     std_dev=float(wide.std()))
-    stats["histogram"], stats["ventiles"] = _histogram(values, counts), _ventiles(values, counts)
-    return _finite(stats)
-
-
-def _finite(value):
-    """Infinite (and NaN) statistics as null, as PostgresML writes them: JSON has no Infinity."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return value
+        floats = dict(min=values[0], max=values[-1], max_abs=max(abs(float(values[0])), abs(float(values[-1]))),
+                      mean=wide.mean(), median=median, mode=values[np.argmax(counts)], variance=wide.var(),
+                      std_dev=wide.std())
+        stats.update({k: metrics.finite_or_none(v) for k, v in floats.items()})   # JSON has no Infinity
+    stats["histogram"] = _histogram(values, counts)
+    stats["ventiles"] = [metrics.finite_or_none(v) for v in _ventiles(values, counts)]
+    return stats
 
 
 HISTOGRAM_BINS, VENTILES = 20, 19

@@ -31,7 +31,7 @@ def run():
         db, rel, labels, size, sampling, materialize)
     if not do_load:
         return json.dumps({"id": sid})
-    default_chunk, read_once, vector_type = snapshot.CHUNK_BYTES, snapshot._read_once, snapshot._vector_type
+    default_chunk, read_once, vector_schema = snapshot.CHUNK_BYTES, snapshot._read_once, snapshot._vector_schema
     ways = []   # whether each read that returned took the vector way
 
     def recording_read_once(*args):
@@ -41,11 +41,11 @@ def run():
     snapshot.CHUNK_BYTES = chunk_bytes or default_chunk
     snapshot._read_once = recording_read_once
     if not vector:
-        snapshot._vector_type = lambda db: None
+        snapshot._vector_schema = lambda db: None
     try:
         ds = snapshot.load(db, sid)
     finally:
-        snapshot.CHUNK_BYTES, snapshot._read_once, snapshot._vector_type = default_chunk, read_once, vector_type
+        snapshot.CHUNK_BYTES, snapshot._read_once, snapshot._vector_schema = default_chunk, read_once, vector_schema
     out = {"id": sid, "train": list(ds.X_train.shape), "test": list(ds.X_test.shape),
            "y_train_shape": None if ds.y_train is None else list(ds.y_train.shape),
            "feature_names": ds.feature_names, "num_features": ds.num_features,
