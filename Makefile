@@ -3,8 +3,11 @@
 #   make start     a throwaway local server with the extension created; prints its URL
 #   make demo      install + start + demo SQL
 #   make test      install + the whole test suite against a real server
+#   make sql       rebuild pgml--<version>.sql and the upgrade script from sql/ (sql/README.md)
 EXTENSION   = pgml
-DATA_built  = build/pgml--1.0.sql build/pgml_bootstrap.py
+# The install and upgrade scripts are committed at the top level; released ones never change.
+DATA        = $(sort $(wildcard pgml--*.sql))
+DATA_built  = build/pgml_bootstrap.py
 EXTRA_CLEAN = build
 
 PG_CONFIG        ?= pg_config
@@ -13,14 +16,13 @@ PGML_MODEL_STORE ?= /var/lib/pgml/models
 PGML_PORT        ?= 15432
 export PG_CONFIG PGML_VENV PGML_MODEL_STORE
 
-# SQL sources, concatenated in this order into the one versioned install script.
-SQL_SOURCES = sql/header.sql sql/bootstrap.sql sql/catalog.sql sql/utility.sql \
-              sql/cache.sql sql/embed.sql sql/chunk.sql sql/vectors.sql sql/transform.sql \
-              sql/rank.sql sql/metrics.sql sql/datasets.sql sql/deploy.sql sql/train.sql sql/predict.sql sql/tune.sql
+# PL/Python's own site-packages (Debian's /usr/bin/python3): 1.1's shims import pgml_bootstrap
+# from there, so the SQL scripts hold no install-time path.
+PLPYTHON_SITE := $(shell /usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])')
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
-.PHONY: FORCE all system venv demo start stop psql test bench tiny-models
+.PHONY: FORCE all system venv sql install-bootstrap demo start stop psql test bench tiny-models
 
 ifeq ($(wildcard $(PGXS)),)
 # No server headers yet (fresh machine): install them, then run the real install.
@@ -30,20 +32,24 @@ install:
 else
 include $(PGXS)
 # PGXS's install copies the control and SQL files; these run first.
-install: system venv
+install: system venv install-bootstrap
 endif
 
-# Install-time paths are written into the SQL and the bootstrap module.
-SUBSTITUTE = sed -e 's|@PGML_VENV@|$(PGML_VENV)|g' -e 's|@PGML_MODEL_STORE@|$(PGML_MODEL_STORE)|g' \
-                 -e 's|@PGML_EXTENSION_DIR@|$(shell $(PG_CONFIG) --sharedir)/extension|g'
+# Install-time paths are written into the bootstrap module only.
+SUBSTITUTE = sed -e 's|@PGML_VENV@|$(PGML_VENV)|g' -e 's|@PGML_MODEL_STORE@|$(PGML_MODEL_STORE)|g'
 
-build/pgml--1.0.sql: $(SQL_SOURCES) FORCE
-	@mkdir -p build
-	cat $(SQL_SOURCES) | $(SUBSTITUTE) > $@
+sql:
+	/usr/bin/python3 scripts/build-sql.py
 
 build/pgml_bootstrap.py: bootstrap/pgml_bootstrap.py FORCE
 	@mkdir -p build
 	$(SUBSTITUTE) $< > $@
+
+# Beside the scripts (1.0's shims append the extension directory to sys.path) and in PL/Python's
+# site-packages (1.1's shims just import it).
+install-bootstrap: build/pgml_bootstrap.py
+	install -m 644 build/pgml_bootstrap.py $(PLPYTHON_SITE)/pgml_bootstrap.py
+	/usr/bin/python3 -m py_compile $(PLPYTHON_SITE)/pgml_bootstrap.py
 
 system:
 	bash scripts/install-system.sh

@@ -40,15 +40,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
     echo "$sum" > "$stamp"
 fi
 
-# pgml_py itself: a plain copy plus bytecode (the server user cannot write __pycache__).
-site=$("$PGML_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-build=$(git rev-parse --short HEAD 2>/dev/null || echo dev)
-rm -rf "$site/pgml_py.new"
-cp -r pgml_py "$site/pgml_py.new"
-find "$site/pgml_py.new" -name __pycache__ -prune -exec rm -rf {} +
-echo "BUILD = \"$build\"" > "$site/pgml_py.new/_build.py"
-"$PGML_VENV/bin/python" -m compileall -q "$site/pgml_py.new" >/dev/null
-rm -rf "$site/pgml_py" && mv "$site/pgml_py.new" "$site/pgml_py"
+# pgml_py itself, as a package (pyproject.toml), built from a copy so the tree stays clean;
+# pip compiles its bytecode (the server user cannot write __pycache__).
+work=$(mktemp -d)
+cp -r pyproject.toml pgml_py "$work/"
+find "$work/pgml_py" -name __pycache__ -prune -exec rm -rf {} +
+echo "BUILD = \"$(git rev-parse --short HEAD 2>/dev/null || echo dev)\"" > "$work/pgml_py/_build.py"
+"$PGML_VENV/bin/pip" install -q --no-deps --no-build-isolation --no-index --force-reinstall \
+    --disable-pip-version-check "$work" 2>&1 | grep -v "is ignored" || true
+rm -rf "$work"
+(cd / && "$PGML_VENV/bin/python" -c 'import pgml_py._build') \
+    || { echo "install-venv: pgml_py did not install" >&2; exit 1; }
+build=$(cd / && "$PGML_VENV/bin/python" -c 'import pgml_py._build as b; print(b.BUILD)')
 
 # The model store: hub names resolve to <store>/<org>/<name> without network.
 mkdir -p "$PGML_MODEL_STORE/sentence-transformers"

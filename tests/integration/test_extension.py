@@ -4,8 +4,9 @@ import pytest
 
 
 def test_version_and_python(conn):
+    import pgml_py
     version = conn.execute("SELECT pgml.version()").fetchone()[0]
-    assert version.startswith("1.0.0 (") and version.endswith(")")
+    assert version.startswith(pgml_py.__version__ + " (") and version.endswith(")")
     assert conn.execute("SELECT pgml.python_version()").fetchone()[0].startswith("3.11")
     assert conn.execute("SELECT pgml.python_package_version('torch')").fetchone()[0].startswith("2.13.0")
     freeze = [r[0] for r in conn.execute("SELECT * FROM pgml.python_pip_freeze()")]
@@ -22,7 +23,8 @@ def test_unknown_package(conn, expect_error):
 
 def test_extension_requires_vector_and_plpython(conn):
     rows = dict(conn.execute("SELECT extname, extversion FROM pg_extension").fetchall())
-    assert rows["pgml"] == "1.0" and "vector" in rows and "plpython3u" in rows
+    import pgml_py
+    assert rows["pgml"] == pgml_py.EXTENSION_VERSION and "vector" in rows and "plpython3u" in rows
 
 
 @pytest.mark.parametrize("typ,labels", [

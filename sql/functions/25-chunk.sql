@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION pgml.chunk(
     "text" TEXT,               -- the text to split
     kwargs JSONB DEFAULT '{}'  -- the splitter's options: chunk_size, chunk_overlap, separator(s) ...
 ) RETURNS TABLE (chunk_index BIGINT, chunk TEXT) AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].chunk(splitter=splitter, text=text, kwargs=kwargs)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 

@@ -4,7 +4,7 @@
 CREATE OR REPLACE FUNCTION pgml.deploy(
     model_id BIGINT -- the pgml.models id to deploy (strategy specific)
 ) RETURNS TABLE (project TEXT, strategy TEXT, algorithm TEXT) AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].deploy_model(model_id=model_id)
 $$ LANGUAGE plpython3u VOLATILE STRICT;
 
@@ -14,6 +14,6 @@ CREATE OR REPLACE FUNCTION pgml.deploy(
     strategy pgml.strategy DEFAULT 'best_score', -- best_score, most_recent or rollback
     algorithm pgml.algorithm DEFAULT NULL        -- only this algorithm's models; NULL = all
 ) RETURNS TABLE (project TEXT, strategy TEXT, algorithm TEXT) AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].deploy(project_name=project_name, strategy=strategy, algorithm=algorithm)
 $$ LANGUAGE plpython3u VOLATILE;

@@ -8,7 +8,7 @@ DECLARE
     t TEXT;
     shim CONSTANT TEXT := $shim$
 CREATE OR REPLACE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].%4$s
 $py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE$shim$;
 BEGIN
@@ -69,7 +69,7 @@ END
 $$ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE;
 
 CREATE OR REPLACE FUNCTION pgml._predict_row(project_name TEXT, model_id BIGINT, "row" JSON) RETURNS REAL AS $py$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].predict_row(project_name, model_id, row)
 $py$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE;
 

@@ -5,13 +5,13 @@
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml._embed_text(transformer TEXT, "text" TEXT, kwargs JSONB)
 RETURNS TEXT AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].embed(transformer=transformer, text=text, kwargs=kwargs)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION pgml._embed_batch_text(transformer TEXT, inputs TEXT[], kwargs JSONB)
 RETURNS SETOF TEXT AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].embed_batch(transformer=transformer, inputs=inputs, kwargs=kwargs)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 

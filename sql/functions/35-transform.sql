@@ -9,7 +9,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].transform(task=task, args=args[1], inputs=inputs, task_is_json=True)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -20,7 +20,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].transform(task=task, args=args[1], inputs=inputs, task_is_json=False)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -31,7 +31,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=True)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -42,7 +42,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -55,7 +55,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].transform_bytes(task=task, args=args[1], inputs=inputs, task_is_json=True)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -66,7 +66,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].transform_bytes(task=task, args=args[1], inputs=inputs, task_is_json=False)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -77,7 +77,7 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS SETOF JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].transform_stream(task=task, args=args[1], input=input, task_is_json=True)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -88,7 +88,7 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS SETOF JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].transform_stream(task=task, args=args[1], input=input, task_is_json=False)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -99,7 +99,7 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS SETOF JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].transform_stream_chat(task=task, args=args[1], inputs=inputs, task_is_json=True)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -110,7 +110,7 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS SETOF JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].transform_stream_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 

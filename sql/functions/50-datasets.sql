@@ -8,6 +8,6 @@ CREATE OR REPLACE FUNCTION pgml.load_dataset(
     "limit" BIGINT DEFAULT NULL, -- at most this many rows; NULL = all
     kwargs JSONB DEFAULT '{}'   -- more keyword arguments of datasets.load_dataset
 ) RETURNS TABLE (table_name TEXT, rows BIGINT) AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].load_dataset(source=source, subset=subset, limit=limit, kwargs=kwargs)
 $$ LANGUAGE plpython3u VOLATILE;

@@ -16,7 +16,7 @@ CREATE OR REPLACE FUNCTION pgml.tune(
     automatic_deploy BOOLEAN DEFAULT true,          -- deploy when better than the deployed model
     materialize_snapshot BOOLEAN DEFAULT false      -- keep the training rows in pgml.snapshot_<id>
 ) RETURNS TABLE (status TEXT, task TEXT, algorithm TEXT, deployed BOOLEAN) AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].tune(project_name=project_name, task=task, relation_name=relation_name,
     y_column_name=y_column_name, model_name=model_name, hyperparams=hyperparams, test_size=test_size,
     test_sampling=test_sampling, automatic_deploy=automatic_deploy, materialize_snapshot=materialize_snapshot)
@@ -27,7 +27,7 @@ CREATE OR REPLACE FUNCTION pgml.generate(
     inputs TEXT,                                    -- the prompt (a conversation model: the user turn)
     config JSONB DEFAULT '{}'                       -- generate() options: max_new_tokens, do_sample, ...
 ) RETURNS TEXT AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].generate(project_name, [inputs], config)[0]
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -36,7 +36,7 @@ CREATE OR REPLACE FUNCTION pgml.generate(
     inputs TEXT[],                                  -- prompts, one output each, in order
     config JSONB DEFAULT '{}'                       -- generate() options: max_new_tokens, do_sample, ...
 ) RETURNS TEXT[] AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].generate(project_name, inputs, config)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 

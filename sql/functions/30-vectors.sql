@@ -8,7 +8,7 @@ DECLARE
     f RECORD;
     shim CONSTANT TEXT := $shim$
 CREATE OR REPLACE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].%4$s
 $py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE$shim$;
 BEGIN
@@ -40,7 +40,7 @@ FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION'] LOOP
     FOR f IN SELECT * FROM (VALUES ('sum'), ('min'), ('max'), ('min_abs'), ('max_abs')) v(kind) LOOP
         EXECUTE format(shim, '_' || f.kind || '_step', format('state %s[], value %s[]', t, t), t || '[]',
                        format('vector_aggregate(%L, state, value)', f.kind));
-        EXECUTE format('CREATE AGGREGATE pgml.%I(%s[]) (SFUNC = pgml.%I, STYPE = %s[], '
+        EXECUTE format('CREATE OR REPLACE AGGREGATE pgml.%I(%s[]) (SFUNC = pgml.%I, STYPE = %s[], '
                        'COMBINEFUNC = pgml.%I, INITCOND = ''{}'', PARALLEL = SAFE)',
                        f.kind, t, '_' || f.kind || '_step', t, '_' || f.kind || '_step');
     END LOOP;

@@ -2,29 +2,29 @@
 -- Utility functions (api.md §3).
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml.version() RETURNS TEXT AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].version()
 $$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION pgml.python_version() RETURNS TEXT AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].python_version()
 $$ LANGUAGE plpython3u VOLATILE;
 
 CREATE OR REPLACE FUNCTION pgml.python_package_version(
     name TEXT -- the distribution's name on PyPI, e.g. 'scikit-learn'
 ) RETURNS TEXT AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].python_package_version(name=name)
 $$ LANGUAGE plpython3u VOLATILE STRICT;
 
 CREATE OR REPLACE FUNCTION pgml.python_pip_freeze() RETURNS TABLE (package TEXT) AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].python_pip_freeze()
 $$ LANGUAGE plpython3u VOLATILE;
 
 CREATE OR REPLACE FUNCTION pgml.validate_python_dependencies() RETURNS BOOLEAN AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].validate_python_dependencies()
 $$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE;
 
@@ -34,7 +34,7 @@ SELECT NULL::VOID
 $$ LANGUAGE sql VOLATILE;
 
 CREATE OR REPLACE FUNCTION pgml.xgboost_version() RETURNS TEXT AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].xgboost_version()
 $$ LANGUAGE plpython3u VOLATILE;
 

@@ -1,6 +1,6 @@
 ------------------------------------------------------------------------------------------
 -- Bootstrap. Every shim starts with the same line: the first call in a backend imports
--- pgml_bootstrap (installed beside this file), which activates the venv and leaves
+-- pgml_bootstrap (installed into PL/Python's site-packages), which activates the venv and leaves
 -- pgml_py.api in GD["pgml_api"]. See bootstrap/pgml_bootstrap.py.
 ------------------------------------------------------------------------------------------
 
@@ -9,7 +9,7 @@
 CREATE OR REPLACE FUNCTION pgml.activate_venv(
     venv TEXT -- the venv's directory
 ) RETURNS BOOLEAN AS $$
-import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap
+import pgml_bootstrap
 return pgml_bootstrap.activate(venv, plpy)
 $$ LANGUAGE plpython3u VOLATILE STRICT;
 REVOKE ALL ON FUNCTION pgml.activate_venv(TEXT) FROM PUBLIC;

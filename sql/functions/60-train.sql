@@ -20,7 +20,7 @@ CREATE OR REPLACE FUNCTION pgml.train(
     materialize_snapshot BOOLEAN DEFAULT false,     -- keep the training rows in pgml.snapshot_<id>
     preprocess JSONB DEFAULT '{}'                   -- per-column encode/impute/scale
 ) RETURNS TABLE (project TEXT, task TEXT, algorithm TEXT, deployed BOOLEAN) AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].train(project_name=project_name, task=task, relation_name=relation_name,
     y_column_name=y_column_name, algorithm=algorithm, hyperparams=hyperparams, search=search,
     search_params=search_params, search_args=search_args, test_size=test_size, test_sampling=test_sampling,
@@ -45,7 +45,7 @@ CREATE OR REPLACE FUNCTION pgml.train_joint(
     materialize_snapshot BOOLEAN DEFAULT false,     -- keep the training rows in pgml.snapshot_<id>
     preprocess JSONB DEFAULT '{}'                   -- per-column encode/impute/scale
 ) RETURNS TABLE (project TEXT, task TEXT, algorithm TEXT, deployed BOOLEAN) AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].train(project_name=project_name, task=task, relation_name=relation_name,
     y_column_name=y_column_name, algorithm=algorithm, hyperparams=hyperparams, search=search,
     search_params=search_params, search_args=search_args, test_size=test_size, test_sampling=test_sampling,
@@ -65,6 +65,6 @@ CREATE OR REPLACE FUNCTION pgml.snapshot(
     test_sampling pgml.sampling DEFAULT 'stratified', -- random, last, stratified
     preprocess JSONB DEFAULT '{}'                   -- per-column encode/impute/scale
 ) RETURNS TABLE (relation TEXT, y_column_name TEXT) AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].snapshot(relation_name, y_column_name, test_size, test_sampling, preprocess)
 $$ LANGUAGE plpython3u VOLATILE STRICT;

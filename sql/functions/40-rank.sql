@@ -7,14 +7,14 @@ CREATE OR REPLACE FUNCTION pgml.rank(
     documents TEXT[],          -- the documents to rank
     kwargs JSONB DEFAULT '{}'  -- top_k, return_documents, batch_size; constructor keys as embed
 ) RETURNS TABLE (corpus_id BIGINT, score DOUBLE PRECISION, "text" TEXT) AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].rank(transformer=transformer, query=query, documents=documents, kwargs=kwargs)
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION pgml.clear_gpu_cache(
     memory_usage REAL DEFAULT NULL  -- clear only when GPU memory use is at least this fraction
 ) RETURNS BOOLEAN AS $$
-if "pgml_api" not in GD: import sys; sys.path.append("@PGML_EXTENSION_DIR@"); import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+@BOOT@
 return GD["pgml_api"].clear_gpu_cache(memory_usage=memory_usage)
 $$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE;
 

@@ -1,0 +1,4 @@
+------------------------------------------------------------------------------------------
+-- pgml 1.1: catalog changes since 1.0 (run once: by CREATE EXTENSION after 1.0's catalog,
+-- and by ALTER EXTENSION pgml UPDATE from 1.0). Functions and views are in sql/functions/.
+------------------------------------------------------------------------------------------
