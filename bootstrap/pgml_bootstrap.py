@@ -1,11 +1,15 @@
 """Runs once per backend, before pgml_py can be imported: activates the venv and hands every
 SQL shim pgml_py.api through GD["pgml_api"].
 
-Installed beside pgml.control (make install fills in the @...@ paths). It runs no query
-(SPI): PL/Python wraps every query in a subtransaction, which PostgreSQL forbids in parallel
-mode, and pgml's IMMUTABLE PARALLEL SAFE functions run in parallel workers. Settings and the
-caller's privileges are read from the server's own functions through ctypes; each of those
-never raises an ERROR (an ERROR thrown through Python frames would corrupt the interpreter).
+Installed into PL/Python's site-packages, and beside pgml.control for 1.0's shims, which append
+that directory to sys.path (make install fills in the @...@ paths). It serves the pgml_py of every
+installed extension version (a 1.0 database runs 1.0's pgml_py until ALTER EXTENSION pgml
+UPDATE): keep the functions below that older pgml_py versions call.
+
+It runs no query (SPI): PL/Python wraps every query in a subtransaction, which PostgreSQL forbids
+in parallel mode, and pgml's IMMUTABLE PARALLEL SAFE functions run in parallel workers. Settings
+and the caller's privileges are read from the server's own functions through ctypes; each of
+those never raises an ERROR (an ERROR thrown through Python frames would corrupt the interpreter).
 """
 import ctypes
 import os
@@ -23,6 +27,22 @@ _server.GetConfigOptionResetString.argtypes = [ctypes.c_char_p]
 _server.superuser.restype = ctypes.c_bool
 _server.IsInParallelMode.restype = ctypes.c_bool
 _server.GetCurrentStatementStartTimestamp.restype = ctypes.c_int64
+
+# GucContext (utils/guc.h): who may set a variable.
+PGC_SUSET, PGC_USERSET = 5, 6
+_HOOK = ctypes.c_void_p  # check/assign/show hooks: none
+_server.DefineCustomBoolVariable.argtypes = [
+    ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_bool), ctypes.c_bool,
+    ctypes.c_int, ctypes.c_int, _HOOK, _HOOK, _HOOK]
+_server.DefineCustomIntVariable.argtypes = [
+    ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int,
+    ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, _HOOK, _HOOK, _HOOK]
+_server.DefineCustomStringVariable.argtypes = [
+    ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p,
+    ctypes.c_int, ctypes.c_int, _HOOK, _HOOK, _HOOK]
+_server.MarkGUCPrefixReserved.argtypes = [ctypes.c_char_p]
+# What the server keeps pointers to: the variables' storage and the texts passed to it.
+_defined = {}
 
 
 def setting(name):
@@ -51,6 +71,40 @@ def in_parallel_mode():
 def statement_started():
     """statement_timestamp() in microseconds: set anew for each statement a client sends."""
     return _server.GetCurrentStatementStartTimestamp()
+
+
+def define_setting(name, kind, default, description, superuser_only):
+    """Declares a pgml.* setting as a real one in this backend: SHOW lists it, PostgreSQL checks
+    bool and int values, and a superuser_only one takes effect only from the configuration files,
+    ALTER SYSTEM, the command line or a superuser (SET, ALTER ROLE/DATABASE SET). A value that a
+    non-superuser set before (SET, set_config, connection options) is dropped here with
+    PostgreSQL's WARNING "permission denied to set parameter"; a later SET is an ERROR."""
+    if name in _defined:
+        return
+    context = PGC_SUSET if superuser_only else PGC_USERSET
+    texts = [name.encode(), description.encode()]
+    if kind == "bool":
+        storage = ctypes.c_bool(bool(default))
+        _server.DefineCustomBoolVariable(texts[0], texts[1], None, ctypes.byref(storage), bool(default),
+                                         context, 0, None, None, None)
+    elif kind == "int":
+        storage = ctypes.c_int(int(default))
+        _server.DefineCustomIntVariable(texts[0], texts[1], None, ctypes.byref(storage), int(default),
+                                        1, 2 ** 31 - 1, context, 0, None, None, None)
+    else:
+        storage = ctypes.c_char_p(None)
+        texts.append(str(default or "").encode())
+        _server.DefineCustomStringVariable(texts[0], texts[1], None, ctypes.byref(storage), texts[2],
+                                           context, 0, None, None, None)
+    _defined[name] = (storage, texts)
+
+
+def reserve_prefix():
+    """After every setting is defined: SET pgml.<unknown> becomes an error (a typo is not silently
+    a new placeholder), and such placeholders are dropped with a WARNING."""
+    if "pgml" not in _defined:
+        _defined["pgml"] = None
+        _server.MarkGUCPrefixReserved(b"pgml")
 
 
 def activate(venv, plpy):
@@ -85,17 +139,10 @@ def activate(venv, plpy):
 
 def chosen_venv(plpy):
     """pgml.venv if set, else the venv make install built. Only a superuser or the server's
-    configuration may point the server at other code: any role can SET a placeholder."""
-    value = (setting("pgml.venv") or "").strip('"')
-    if not value:
-        return INSTALLED_VENV
-    configured = (reset_setting("pgml.venv") or "").strip('"')
-    if value != configured and not is_superuser():
-        plpy.error("only a superuser may set pgml.venv",
-                   detail='pgml.venv is "%s", but the server configuration says "%s".' % (value, configured),
-                   hint="RESET pgml.venv, or ask an administrator to set it in postgresql.conf.",
-                   sqlstate="42501")
-    return value
+    configuration may point the server at other code: pgml.venv is defined superuser-only before
+    it is read, which drops a value a non-superuser set (connection options included)."""
+    define_setting("pgml.venv", "string", "", "venv to import pgml_py from; empty = the one make install built", True)
+    return (setting("pgml.venv") or "").strip('"') or INSTALLED_VENV
 
 
 def boot(GD, plpy):

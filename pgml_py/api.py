@@ -44,6 +44,7 @@ def entry(fn):
 def startup(model_store_default):
     """Runs once per backend from pgml_bootstrap.boot(), before any heavy import."""
     settings_module.install_defaults["pgml.model_store"] = model_store_default
+    db.define_settings(settings_module.definitions())
     from .hf import hub
     hub.configure_environment(current_settings())
 

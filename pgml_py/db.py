@@ -35,6 +35,13 @@ def settings(names):
     return {name: pgml_bootstrap.setting(name) for name in names}
 
 
+def define_settings(rows):
+    """Makes the pgml.* settings real in this backend (see settings.definitions)."""
+    for row in rows:
+        pgml_bootstrap.define_setting(*row)
+    pgml_bootstrap.reserve_prefix()
+
+
 def statement_started():
     """statement_timestamp() as an integer, read without a query: tells statements apart."""
     return pgml_bootstrap.statement_started()

@@ -1,8 +1,10 @@
-"""The pgml.* settings (GUCs): name, type and default of each, read in one query per call.
+"""The pgml.* settings (GUCs): name, type, default and who may set each.
 
-PL/Python cannot define real GUCs, so these are placeholder settings read with
-current_setting(name, true): unset means the default below. Surrounding double quotes are
-stripped and empty list items ignored (api.md §12).
+The first pgml call in a backend defines them as real settings (pgml_bootstrap.define_setting):
+from then on SHOW lists them and PostgreSQL refuses bad bool/int values. The trusted ones
+(superuser_only) decide what code and files the server uses, so only the configuration files,
+ALTER SYSTEM, the command line or a superuser can set them. Values are read without a query
+(db.settings); surrounding double quotes are stripped and empty list items ignored (api.md §12).
 """
 from dataclasses import dataclass
 
@@ -20,6 +22,23 @@ SETTINGS = {
     "pgml.huggingface_trust_remote_code_whitelist": ("list", [], "models allowed remote code; empty = all"),
     "pgml.omp_num_threads": ("int", 1, "threads for torch/OpenMP, applied at backend start"),
 }
+# Only the server's configuration or a superuser may set these: they choose the code the server
+# imports, the files it reads, and whether it may download or run a model's own code.
+SUPERUSER_ONLY = frozenset(("pgml.venv", "pgml.model_store", "pgml.huggingface_offline",
+                            "pgml.huggingface_whitelist", "pgml.huggingface_trust_remote_code",
+                            "pgml.huggingface_trust_remote_code_whitelist"))
+
+
+def definitions():
+    """(name, kind, default text, description, superuser_only) of every setting, for the server."""
+    rows = []
+    for name, (kind, default, description) in SETTINGS.items():
+        if default is None:
+            default = install_defaults.get(name, "")
+        elif kind == "list":
+            default = ",".join(default)
+        rows.append((name, "string" if kind == "list" else kind, default, description, name in SUPERUSER_ONLY))
+    return rows
 
 # The default model store, baked into the SQL at install time (PGML_MODEL_STORE).
 install_defaults = {"pgml.model_store": "/var/lib/pgml/models"}
@@ -76,5 +95,5 @@ def from_raw(raw):
 
 
 def read(db):
-    """Reads every pgml.* setting through db (one query)."""
+    """Reads every pgml.* setting through db (no query)."""
     return from_raw(db.settings(list(SETTINGS)))
