@@ -7,6 +7,98 @@
 -- pgml 1.1: catalog changes since 1.0 (run once: by CREATE EXTENSION after 1.0's catalog,
 -- and by ALTER EXTENSION pgml UPDATE from 1.0). Functions and views are in sql/functions/.
 ------------------------------------------------------------------------------------------
+
+------------------------------------------------------------------------------------------
+-- Roles are isolated (README "Security model"). A project belongs to the role that created
+-- it; members of that role share it. Snapshots carry their own owner (they exist before any
+-- model). Models, files, deployments, logs and the SDK's collections and splitters are
+-- visible exactly when their project is. Superusers, and roles listed in
+-- pgml.administrators (pgml.grant_usage(role, admin => true)), see everything.
+-- Rows made before 1.1 belong to the role that ran ALTER EXTENSION pgml UPDATE.
+------------------------------------------------------------------------------------------
+
+-- Roles that may manage every project. Written only by superusers through pgml.grant_usage.
+CREATE TABLE pgml.administrators (
+    role REGROLE PRIMARY KEY
+);
+SELECT pg_catalog.pg_extension_config_dump('pgml.administrators', '');
+
+-- True when the current role may see and change rows owned by owner (a dropped owner: no one).
+CREATE FUNCTION pgml.may_manage(owner REGROLE) RETURNS BOOLEAN AS $$
+SELECT pg_catalog.pg_has_role(owner::pg_catalog.oid, 'MEMBER')
+$$ LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+
+-- True when the current role is a member of a role listed in pgml.administrators.
+CREATE FUNCTION pgml.may_manage_all() RETURNS BOOLEAN AS $$
+SELECT EXISTS (SELECT 1 FROM pgml.administrators a WHERE pg_catalog.pg_has_role(a.role::pg_catalog.oid, 'MEMBER'))
+$$ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+
+ALTER TABLE pgml.projects
+    ADD COLUMN owner REGROLE NOT NULL DEFAULT pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER));
+ALTER TABLE pgml.snapshots
+    ADD COLUMN owner REGROLE NOT NULL DEFAULT pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER));
+
+-- PostgresML's client SDK creates these two tables on first use; made here (same columns)
+-- so they belong to the extension and obey the same rules, and no role can plant its own.
+CREATE TABLE pgml.collections (
+    id BIGSERIAL PRIMARY KEY,
+    created_at TIMESTAMP NOT NULL DEFAULT pg_catalog.now(),
+    name TEXT NOT NULL,
+    active BOOLEAN DEFAULT TRUE,
+    project_id BIGINT NOT NULL REFERENCES pgml.projects ON DELETE CASCADE ON UPDATE CASCADE DEFERRABLE INITIALLY DEFERRED,
+    sdk_version TEXT,
+    UNIQUE (name)
+);
+CREATE TABLE pgml.splitters (
+    id BIGSERIAL PRIMARY KEY,
+    created_at TIMESTAMP NOT NULL DEFAULT pg_catalog.now(),
+    name TEXT NOT NULL,
+    parameters JSONB NOT NULL DEFAULT '{}',
+    project_id BIGINT NOT NULL REFERENCES pgml.projects ON DELETE CASCADE ON UPDATE CASCADE DEFERRABLE INITIALLY DEFERRED
+);
+SELECT pg_catalog.pg_extension_config_dump('pgml.collections', '');
+SELECT pg_catalog.pg_extension_config_dump('pgml.collections_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('pgml.splitters', '');
+SELECT pg_catalog.pg_extension_config_dump('pgml.splitters_id_seq', '');
+
+ALTER TABLE pgml.projects ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgml.snapshots ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgml.models ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgml.files ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgml.deployments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgml.logs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgml.collections ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgml.splitters ENABLE ROW LEVEL SECURITY;
+
+-- A row is the caller's when it owns it, or when an administrator calls.
+CREATE POLICY owner_or_admin ON pgml.projects
+    USING (pgml.may_manage(owner) OR pgml.may_manage_all())
+    WITH CHECK (pgml.may_manage(owner) OR pgml.may_manage_all());
+CREATE POLICY owner_or_admin ON pgml.snapshots
+    USING (pgml.may_manage(owner) OR pgml.may_manage_all())
+    WITH CHECK (pgml.may_manage(owner) OR pgml.may_manage_all());
+-- The rest follow their project, which the projects policy already filters.
+CREATE POLICY of_visible_project ON pgml.models
+    USING (EXISTS (SELECT 1 FROM pgml.projects p WHERE p.id OPERATOR(pg_catalog.=) project_id));
+CREATE POLICY of_visible_project ON pgml.deployments
+    USING (EXISTS (SELECT 1 FROM pgml.projects p WHERE p.id OPERATOR(pg_catalog.=) project_id));
+CREATE POLICY of_visible_project ON pgml.collections
+    USING (EXISTS (SELECT 1 FROM pgml.projects p WHERE p.id OPERATOR(pg_catalog.=) project_id));
+CREATE POLICY of_visible_project ON pgml.splitters
+    USING (EXISTS (SELECT 1 FROM pgml.projects p WHERE p.id OPERATOR(pg_catalog.=) project_id));
+CREATE POLICY of_visible_model ON pgml.files
+    USING (EXISTS (SELECT 1 FROM pgml.models m WHERE m.id OPERATOR(pg_catalog.=) model_id));
+CREATE POLICY of_visible_project_or_model ON pgml.logs
+    USING (EXISTS (SELECT 1 FROM pgml.projects p WHERE p.id OPERATOR(pg_catalog.=) project_id)
+           OR EXISTS (SELECT 1 FROM pgml.models m WHERE m.id OPERATOR(pg_catalog.=) model_id));
+
+-- 1.0's trigger helpers, with their search_path pinned like every other function.
+ALTER FUNCTION pgml.set_updated_at() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgml.auto_updated_at(regclass) SET search_path = pg_catalog, pg_temp;
+
+-- 1.0's pgml._row_json("row") is recreated as _row_json(features): "row" as a PL/pgSQL
+-- variable name defeats pgspot's analysis, and a parameter cannot be renamed in place.
+DROP FUNCTION IF EXISTS pgml._row_json(ANYELEMENT);
 -- >>> sql/functions/05-bootstrap.sql
 ------------------------------------------------------------------------------------------
 -- Bootstrap. Every shim starts with the same line: the first call in a backend imports
@@ -21,9 +113,66 @@ CREATE OR REPLACE FUNCTION pgml.activate_venv(
 ) RETURNS BOOLEAN AS $$
 import pgml_bootstrap
 return pgml_bootstrap.activate(venv, plpy)
-$$ LANGUAGE plpython3u VOLATILE STRICT;
+$$ LANGUAGE plpython3u VOLATILE STRICT SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION pgml.activate_venv(TEXT) FROM PUBLIC;
 
+-- >>> sql/functions/07-security.sql
+------------------------------------------------------------------------------------------
+-- Granting pgml to a role (README "Security model"). The one documented way: a superuser runs
+-- pgml.grant_usage('app'). Row-level security on the catalog keeps each role to its own
+-- projects; admin => true lets a role manage every project.
+------------------------------------------------------------------------------------------
+
+-- What a granted role needs, and nothing more: the schema (CREATE for load_dataset's tables and
+-- the SDK's CREATE TABLE IF NOT EXISTS), the catalog tables and their sequences (row-level
+-- security applies), the views, and CREATE on the database for the SDK's collection schemas.
+CREATE OR REPLACE FUNCTION pgml.grant_usage(
+    "role" REGROLE,              -- the role to grant pgml to (members inherit it)
+    admin BOOLEAN DEFAULT false  -- true: it may also see and manage every role's projects
+) RETURNS VOID AS $$
+BEGIN
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+        RAISE EXCEPTION 'only a superuser may grant pgml'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Ask a superuser to run SELECT pgml.grant_usage(''' || "role"::pg_catalog.text || ''').';
+    END IF;
+    EXECUTE pg_catalog.format('GRANT USAGE, CREATE ON SCHEMA pgml TO %s', "role");
+    EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON pgml.projects, pgml.snapshots, pgml.models, '
+                              'pgml.deployments, pgml.files, pgml.logs, pgml.collections, pgml.splitters TO %s', "role");
+    EXECUTE pg_catalog.format('GRANT USAGE, SELECT ON SEQUENCE pgml.projects_id_seq, pgml.snapshots_id_seq, '
+                              'pgml.models_id_seq, pgml.deployments_id_seq, pgml.files_id_seq, pgml.logs_id_seq, '
+                              'pgml.collections_id_seq, pgml.splitters_id_seq TO %s', "role");
+    EXECUTE pg_catalog.format('GRANT SELECT ON pgml.administrators, pgml.overview, pgml.trained_models, '
+                              'pgml.deployed_models TO %s', "role");
+    EXECUTE pg_catalog.format('GRANT CREATE ON DATABASE %I TO %s', pg_catalog.current_database(), "role");
+    IF admin THEN
+        INSERT INTO pgml.administrators ("role") VALUES ("role") ON CONFLICT DO NOTHING;
+    END IF;
+END
+$$ LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION pgml.grant_usage(REGROLE, BOOLEAN) FROM PUBLIC;
+
+-- Takes back what grant_usage gave (the role's projects stay, owned by it).
+CREATE OR REPLACE FUNCTION pgml.revoke_usage(
+    "role" REGROLE  -- the role to take pgml from
+) RETURNS VOID AS $$
+BEGIN
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+        RAISE EXCEPTION 'only a superuser may revoke pgml'
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Ask a superuser to run it.';
+    END IF;
+    DELETE FROM pgml.administrators a WHERE a."role" OPERATOR(pg_catalog.=) revoke_usage."role";
+    EXECUTE pg_catalog.format('REVOKE ALL ON SCHEMA pgml FROM %s', "role");
+    EXECUTE pg_catalog.format('REVOKE ALL ON pgml.projects, pgml.snapshots, pgml.models, pgml.deployments, '
+                              'pgml.files, pgml.logs, pgml.collections, pgml.splitters, pgml.administrators, '
+                              'pgml.overview, pgml.trained_models, pgml.deployed_models FROM %s', "role");
+    EXECUTE pg_catalog.format('REVOKE ALL ON SEQUENCE pgml.projects_id_seq, pgml.snapshots_id_seq, '
+                              'pgml.models_id_seq, pgml.deployments_id_seq, pgml.files_id_seq, pgml.logs_id_seq, '
+                              'pgml.collections_id_seq, pgml.splitters_id_seq FROM %s', "role");
+    EXECUTE pg_catalog.format('REVOKE CREATE ON DATABASE %I FROM %s', pg_catalog.current_database(), "role");
+END
+$$ LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION pgml.revoke_usage(REGROLE) FROM PUBLIC;
 -- >>> sql/functions/10-utility.sql
 ------------------------------------------------------------------------------------------
 -- Utility functions (api.md §3).
@@ -31,39 +180,39 @@ REVOKE ALL ON FUNCTION pgml.activate_venv(TEXT) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION pgml.version() RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].version()
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.python_version() RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].python_version()
-$$ LANGUAGE plpython3u VOLATILE;
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.python_package_version(
     name TEXT -- the distribution's name on PyPI, e.g. 'scikit-learn'
 ) RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].python_package_version(name=name)
-$$ LANGUAGE plpython3u VOLATILE STRICT;
+$$ LANGUAGE plpython3u VOLATILE STRICT SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.python_pip_freeze() RETURNS TABLE (package TEXT) AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].python_pip_freeze()
-$$ LANGUAGE plpython3u VOLATILE;
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.validate_python_dependencies() RETURNS BOOLEAN AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].validate_python_dependencies()
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 -- PostgresML checks its Rust shared library here; this build has none.
 CREATE OR REPLACE FUNCTION pgml.validate_shared_library() RETURNS VOID AS $$
 SELECT NULL::VOID
-$$ LANGUAGE sql VOLATILE;
+$$ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.xgboost_version() RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].xgboost_version()
-$$ LANGUAGE plpython3u VOLATILE;
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/15-cache.sql
 ------------------------------------------------------------------------------------------
@@ -74,12 +223,12 @@ RETURNS TABLE (kind TEXT, model TEXT, device TEXT, bytes BIGINT, loaded_at TIMES
                last_used TIMESTAMPTZ, hits BIGINT) AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].cached_models()
-$$ LANGUAGE plpython3u VOLATILE;
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.clear_model_cache() RETURNS INTEGER AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].clear_model_cache()
-$$ LANGUAGE plpython3u VOLATILE;
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/20-embed.sql
 ------------------------------------------------------------------------------------------
@@ -91,13 +240,13 @@ CREATE OR REPLACE FUNCTION pgml._embed_text(transformer TEXT, "text" TEXT, kwarg
 RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].embed(transformer=transformer, text=text, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml._embed_batch_text(transformer TEXT, inputs TEXT[], kwargs JSONB)
 RETURNS SETOF TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].embed_batch(transformer=transformer, inputs=inputs, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.embed(
     transformer TEXT,          -- model: hub name (looked up in pgml.model_store first) or path
@@ -105,7 +254,7 @@ CREATE OR REPLACE FUNCTION pgml.embed(
     kwargs JSONB DEFAULT '{}'  -- constructor keys (device, revision, ...) and encode() keys
 ) RETURNS REAL[] AS $$
 SELECT pgml._embed_text(transformer, "text", kwargs)::REAL[]
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.embed(
     transformer TEXT,          -- model: hub name (looked up in pgml.model_store first) or path
@@ -113,7 +262,7 @@ CREATE OR REPLACE FUNCTION pgml.embed(
     kwargs JSONB DEFAULT '{}'  -- constructor keys (device, revision, ...) and encode() keys
 ) RETURNS SETOF REAL[] AS $$
 SELECT e::REAL[] FROM pgml._embed_batch_text(transformer, inputs, kwargs) AS e
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/25-chunk.sql
 ------------------------------------------------------------------------------------------
@@ -126,7 +275,7 @@ CREATE OR REPLACE FUNCTION pgml.chunk(
 ) RETURNS TABLE (chunk_index BIGINT, chunk TEXT) AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].chunk(splitter=splitter, text=text, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/30-vectors.sql
 ------------------------------------------------------------------------------------------
@@ -141,39 +290,39 @@ DECLARE
 CREATE OR REPLACE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].%4$s
-$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE$shim$;
+$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp$shim$;
 BEGIN
 FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION'] LOOP
     -- add(vector, addend) ... with a scalar or an array of the same length
     FOR f IN SELECT * FROM (VALUES ('add', 'addend'), ('subtract', 'subtahend'),
                                    ('multiply', 'multiplicand'), ('divide', 'dividend')) v(name, arg)
     LOOP
-        EXECUTE format(shim, f.name, format('vector %s[], %I %s', t, f.arg, t), t || '[]',
-                       format('vector_elementwise(%L, vector, %s)', f.name, f.arg));
-        EXECUTE format(shim, f.name, format('vector %s[], %I %s[]', t, f.arg, t), t || '[]',
-                       format('vector_elementwise(%L, vector, %s)', f.name, f.arg));
+        EXECUTE pg_catalog.format(shim, f.name, pg_catalog.format('vector %s[], %I %s', t, f.arg, t), t OPERATOR(pg_catalog.||) '[]',
+                       pg_catalog.format('vector_elementwise(%L, vector, %s)', f.name, f.arg));
+        EXECUTE pg_catalog.format(shim, f.name, pg_catalog.format('vector %s[], %I %s[]', t, f.arg, t), t OPERATOR(pg_catalog.||) '[]',
+                       pg_catalog.format('vector_elementwise(%L, vector, %s)', f.name, f.arg));
     END LOOP;
     FOR f IN SELECT * FROM (VALUES ('l0'), ('l1'), ('l2'), ('max')) v(kind) LOOP
-        EXECUTE format(shim, 'norm_' || f.kind, format('vector %s[]', t), t,
-                       format('vector_norm(%L, vector)', f.kind));
+        EXECUTE pg_catalog.format(shim, 'norm_' OPERATOR(pg_catalog.||) f.kind, pg_catalog.format('vector %s[]', t), t,
+                       pg_catalog.format('vector_norm(%L, vector)', f.kind));
     END LOOP;
     FOR f IN SELECT * FROM (VALUES ('l1'), ('l2'), ('max')) v(kind) LOOP
-        EXECUTE format(shim, 'normalize_' || f.kind, format('vector %s[]', t), t || '[]',
-                       format('vector_normalize(%L, vector)', f.kind));
+        EXECUTE pg_catalog.format(shim, 'normalize_' OPERATOR(pg_catalog.||) f.kind, pg_catalog.format('vector %s[]', t), t OPERATOR(pg_catalog.||) '[]',
+                       pg_catalog.format('vector_normalize(%L, vector)', f.kind));
     END LOOP;
     FOR f IN SELECT * FROM (VALUES ('distance_l1', 'l1'), ('distance_l2', 'l2'),
                                    ('dot_product', 'dot'), ('cosine_similarity', 'cosine')) v(name, kind)
     LOOP
-        EXECUTE format(shim, f.name, format('vector %s[], other %s[]', t, t), t,
-                       format('vector_distance(%L, vector, other)', f.kind));
+        EXECUTE pg_catalog.format(shim, f.name, pg_catalog.format('vector %s[], other %s[]', t, t), t,
+                       pg_catalog.format('vector_distance(%L, vector, other)', f.kind));
     END LOOP;
     -- Element-wise aggregates: NULL rows skipped (strict step), no rows -> '{}'.
     FOR f IN SELECT * FROM (VALUES ('sum'), ('min'), ('max'), ('min_abs'), ('max_abs')) v(kind) LOOP
-        EXECUTE format(shim, '_' || f.kind || '_step', format('state %s[], value %s[]', t, t), t || '[]',
-                       format('vector_aggregate(%L, state, value)', f.kind));
-        EXECUTE format('CREATE OR REPLACE AGGREGATE pgml.%I(%s[]) (SFUNC = pgml.%I, STYPE = %s[], '
+        EXECUTE pg_catalog.format(shim, '_' OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) '_step', pg_catalog.format('state %s[], value %s[]', t, t), t OPERATOR(pg_catalog.||) '[]',
+                       pg_catalog.format('vector_aggregate(%L, state, value)', f.kind));
+        EXECUTE pg_catalog.format('CREATE OR REPLACE AGGREGATE pgml.%I(%s[]) (SFUNC = pgml.%I, STYPE = %s[], '
                        'COMBINEFUNC = pgml.%I, INITCOND = ''{}'', PARALLEL = SAFE)',
-                       f.kind, t, '_' || f.kind || '_step', t, '_' || f.kind || '_step');
+                       f.kind, t, '_' OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) '_step', t, '_' OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) '_step');
     END LOOP;
 END LOOP;
 END
@@ -187,70 +336,70 @@ $do$;
 CREATE OR REPLACE FUNCTION pgml.transform(
     task JSONB,                               -- {"task": ..., "model": ..., pipeline kwargs}
     args JSONB DEFAULT '{}',                  -- kwargs of the pipeline call
-    inputs TEXT[] DEFAULT ARRAY[]::TEXT[],    -- one item per input
+    inputs TEXT[] DEFAULT ARRAY[]::pg_catalog.text[],    -- one item per input
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform(
     task TEXT,                                -- a task name, or a task object as JSON text
     args JSONB DEFAULT '{}',                  -- kwargs of the pipeline call
-    inputs TEXT[] DEFAULT ARRAY[]::TEXT[],    -- one item per input
+    inputs TEXT[] DEFAULT ARRAY[]::pg_catalog.text[],    -- one item per input
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform(
     task JSONB,                               -- {"task": "conversational", "model": ...}
     args JSONB DEFAULT '{}',                  -- generate() kwargs (max_tokens accepted)
-    inputs JSONB[] DEFAULT ARRAY[]::JSONB[],  -- chat messages {"role", "content"}
+    inputs JSONB[] DEFAULT ARRAY[]::pg_catalog.jsonb[],  -- chat messages {"role", "content"}
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform(
     task TEXT,                                -- "conversational", or a task object as JSON text
     args JSONB DEFAULT '{}',                  -- generate() kwargs (max_tokens accepted)
-    inputs JSONB[] DEFAULT ARRAY[]::JSONB[],  -- chat messages {"role", "content"}
+    inputs JSONB[] DEFAULT ARRAY[]::pg_catalog.jsonb[],  -- chat messages {"role", "content"}
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 -- (+) BYTEA[] inputs: audio (WAV, FLAC, OGG ...) and image (PNG, JPEG ...) files for the audio
 -- and vision pipelines. Calls that resolved before resolve the same way (api.md §4).
 CREATE OR REPLACE FUNCTION pgml.transform(
     task JSONB,                               -- {"task": "automatic-speech-recognition", "model": ...}
     args JSONB DEFAULT '{}',                  -- kwargs of the pipeline call
-    inputs BYTEA[] DEFAULT ARRAY[]::BYTEA[],  -- one file per input
+    inputs BYTEA[] DEFAULT ARRAY[]::pg_catalog.bytea[],  -- one file per input
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_bytes(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform(
     task TEXT,                                -- a task name, or a task object as JSON text
     args JSONB DEFAULT '{}',                  -- kwargs of the pipeline call
-    inputs BYTEA[] DEFAULT ARRAY[]::BYTEA[],  -- one file per input
+    inputs BYTEA[] DEFAULT ARRAY[]::pg_catalog.bytea[],  -- one file per input
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_bytes(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task JSONB,                               -- {"task": "text-generation", "model": ...}
@@ -261,7 +410,7 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_stream(task=task, args=args[1], input=input, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task TEXT,                                -- a task name, or a task object as JSON text
@@ -272,29 +421,29 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_stream(task=task, args=args[1], input=input, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task JSONB,                               -- {"task": "conversational", "model": ...}
     args JSONB DEFAULT '{}',                  -- generate() kwargs (max_tokens accepted)
-    inputs JSONB[] DEFAULT ARRAY[]::JSONB[],  -- chat messages {"role", "content"}
+    inputs JSONB[] DEFAULT ARRAY[]::pg_catalog.jsonb[],  -- chat messages {"role", "content"}
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS SETOF JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_stream_chat(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task TEXT,                                -- "conversational", or a task object as JSON text
     args JSONB DEFAULT '{}',                  -- generate() kwargs (max_tokens accepted)
-    inputs JSONB[] DEFAULT ARRAY[]::JSONB[],  -- chat messages {"role", "content"}
+    inputs JSONB[] DEFAULT ARRAY[]::pg_catalog.jsonb[],  -- chat messages {"role", "content"}
     cache BOOLEAN DEFAULT false               -- accepted for compatibility; see "cache" in task
 ) RETURNS SETOF JSONB AS $$
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_stream_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/40-rank.sql
 ------------------------------------------------------------------------------------------
@@ -308,14 +457,14 @@ CREATE OR REPLACE FUNCTION pgml.rank(
 ) RETURNS TABLE (corpus_id BIGINT, score DOUBLE PRECISION, "text" TEXT) AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].rank(transformer=transformer, query=query, documents=documents, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.clear_gpu_cache(
     memory_usage REAL DEFAULT NULL  -- clear only when GPU memory use is at least this fraction
 ) RETURNS BOOLEAN AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].clear_gpu_cache(memory_usage=memory_usage)
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/45-metrics.sql
 ------------------------------------------------------------------------------------------
@@ -327,7 +476,7 @@ CREATE OR REPLACE FUNCTION pgml.sklearn_f1_score(
 ) RETURNS REAL AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].sklearn_f1_score(ground_truth=ground_truth, y_hat=y_hat)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.sklearn_r2_score(
     ground_truth REAL[], -- the true values
@@ -335,7 +484,7 @@ CREATE OR REPLACE FUNCTION pgml.sklearn_r2_score(
 ) RETURNS REAL AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].sklearn_r2_score(ground_truth=ground_truth, y_hat=y_hat)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.sklearn_regression_metrics(
     ground_truth REAL[], -- the true values
@@ -343,7 +492,7 @@ CREATE OR REPLACE FUNCTION pgml.sklearn_regression_metrics(
 ) RETURNS JSONB AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].sklearn_regression_metrics(ground_truth=ground_truth, y_hat=y_hat)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.sklearn_classification_metrics(
     ground_truth REAL[], -- the true labels
@@ -352,11 +501,14 @@ CREATE OR REPLACE FUNCTION pgml.sklearn_classification_metrics(
 ) RETURNS JSONB AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].sklearn_classification_metrics(ground_truth=ground_truth, y_hat=y_hat, num_classes=num_classes)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/50-datasets.sql
 ------------------------------------------------------------------------------------------
 -- load_dataset (api.md §11): a builtin toy dataset (breast_cancer, diabetes, digits, iris,
 -- linnerud, wine) or a Hugging Face dataset into table pgml."<source>", replacing it.
+-- Every other shim pins search_path to pg_catalog, pg_temp, so no role's objects can capture a
+-- call. train, train_joint, snapshot, tune and load_dataset keep the caller's: a relation name
+-- resolves exactly as the caller's own SELECT would; their queries name every object's schema.
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml.load_dataset(
     source TEXT,                -- a builtin name, or a Hugging Face dataset name or path
@@ -376,7 +528,7 @@ CREATE OR REPLACE FUNCTION pgml.deploy(
 ) RETURNS TABLE (project TEXT, strategy TEXT, algorithm TEXT) AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].deploy_model(model_id=model_id)
-$$ LANGUAGE plpython3u VOLATILE STRICT;
+$$ LANGUAGE plpython3u VOLATILE STRICT SET search_path = pg_catalog, pg_temp;
 
 -- (+) strategy defaults to best_score (api.md §4), so deploy('p') reaches this form.
 CREATE OR REPLACE FUNCTION pgml.deploy(
@@ -386,12 +538,15 @@ CREATE OR REPLACE FUNCTION pgml.deploy(
 ) RETURNS TABLE (project TEXT, strategy TEXT, algorithm TEXT) AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].deploy(project_name=project_name, strategy=strategy, algorithm=algorithm)
-$$ LANGUAGE plpython3u VOLATILE;
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/60-train.sql
 ------------------------------------------------------------------------------------------
 -- train / train_joint (api.md §7): fit on a table or view, record the model in the catalog,
 -- deploy it when it beats the deployed one. Runs in the caller's transaction: an ERROR
 -- leaves the catalog as it was.
+-- Every other shim pins search_path to pg_catalog, pg_temp, so no role's objects can capture a
+-- call. train, train_joint, snapshot, tune and load_dataset keep the caller's: a relation name
+-- resolves exactly as the caller's own SELECT would; their queries name every object's schema.
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml.train(
     project_name TEXT,                              -- the project, created on first use
@@ -471,28 +626,28 @@ DECLARE
 CREATE OR REPLACE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].%4$s
-$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE$shim$;
+$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp$shim$;
 BEGIN
     -- predict(project_name, features) for each array type PostgresML takes, plus (+) NUMERIC[]
     FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION', 'SMALLINT', 'INT', 'BIGINT', 'BOOLEAN', 'NUMERIC'] LOOP
-        EXECUTE format(shim, 'predict', format('project_name TEXT, features %s[]', t), 'REAL',
+        EXECUTE pg_catalog.format(shim, 'predict', pg_catalog.format('project_name TEXT, features %s[]', t), 'REAL',
                        'predict(project_name, None, features, "predict")');
     END LOOP;
-    EXECUTE format(shim, 'predict', 'model_id BIGINT, features REAL[]', 'REAL',
+    EXECUTE pg_catalog.format(shim, 'predict', 'model_id BIGINT, features REAL[]', 'REAL',
                    'predict(None, model_id, features, "predict")');
-    EXECUTE format(shim, 'predict_proba', 'project_name TEXT, features REAL[]', 'REAL[]',
+    EXECUTE pg_catalog.format(shim, 'predict_proba', 'project_name TEXT, features REAL[]', 'REAL[]',
                    'predict(project_name, None, features, "predict_proba")');
-    EXECUTE format(shim, 'predict_proba', 'model_id BIGINT, features REAL[]', 'REAL[]',
+    EXECUTE pg_catalog.format(shim, 'predict_proba', 'model_id BIGINT, features REAL[]', 'REAL[]',
                    'predict(None, model_id, features, "predict_proba")');
-    EXECUTE format(shim, 'predict_joint', 'project_name TEXT, features REAL[]', 'REAL[]',
+    EXECUTE pg_catalog.format(shim, 'predict_joint', 'project_name TEXT, features REAL[]', 'REAL[]',
                    'predict(project_name, None, features, "predict_joint")');
-    EXECUTE format(shim, 'predict_joint', 'model_id BIGINT, features REAL[]', 'REAL[]',
+    EXECUTE pg_catalog.format(shim, 'predict_joint', 'model_id BIGINT, features REAL[]', 'REAL[]',
                    'predict(None, model_id, features, "predict_joint")');
-    EXECUTE format(shim, 'predict_batch', 'project_name TEXT, features REAL[]', 'SETOF REAL',
+    EXECUTE pg_catalog.format(shim, 'predict_batch', 'project_name TEXT, features REAL[]', 'SETOF REAL',
                    'predict(project_name, None, features, "predict_batch")');
-    EXECUTE format(shim, 'predict_batch', 'model_id BIGINT, features REAL[]', 'REAL[]',
+    EXECUTE pg_catalog.format(shim, 'predict_batch', 'model_id BIGINT, features REAL[]', 'REAL[]',
                    'predict(None, model_id, features, "predict_batch")');
-    EXECUTE format(shim, 'decompose', 'project_name TEXT, vector REAL[]', 'REAL[]',
+    EXECUTE pg_catalog.format(shim, 'decompose', 'project_name TEXT, vector REAL[]', 'REAL[]',
                    'predict(project_name, None, vector, "decompose")');
 END
 $do$;
@@ -504,12 +659,12 @@ $do$;
 -- types), so SQL/PL/pgSQL shims check the record and hand it over as JSON, which keeps the
 -- field order.
 ------------------------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION pgml._row_json("row" ANYELEMENT) RETURNS JSON AS $$
+CREATE OR REPLACE FUNCTION pgml._row_json(features ANYELEMENT) RETURNS JSON AS $$
 DECLARE
-    t CONSTANT pg_catalog.regtype := pg_catalog.pg_typeof("row");
+    t CONSTANT pg_catalog.regtype := pg_catalog.pg_typeof($1);
 BEGIN
     IF t OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.text', 'pg_catalog.varchar', 'pg_catalog.bpchar']::pg_catalog.regtype[]) THEN
-        RETURN pg_catalog.to_json("row");  -- the text for a classifier made by pgml.tune
+        RETURN pg_catalog.to_json($1);  -- the text for a classifier made by pgml.tune
     END IF;
     IF t OPERATOR(pg_catalog.<>) 'pg_catalog.record'::pg_catalog.regtype AND NOT EXISTS (
             SELECT 1 FROM pg_catalog.pg_type WHERE oid OPERATOR(pg_catalog.=) t AND typtype OPERATOR(pg_catalog.=) 'c') THEN
@@ -519,33 +674,36 @@ BEGIN
     END IF;
     BEGIN
         -- A field of type unknown (a quoted literal or NULL in ROW(...)) has no equality operator.
-        PERFORM "row" IS NOT DISTINCT FROM "row";
+        PERFORM $1 IS NOT DISTINCT FROM $1;
     EXCEPTION WHEN undefined_function THEN
         RAISE EXCEPTION 'Type information missing for column of the row: a quoted literal or NULL in ROW(...) has no type'
             USING ERRCODE = 'indeterminate_datatype',
                   HINT = 'CAST every literal field, e.g. ROW(''red''::TEXT, 1.5::REAL, NULL::INT).';
     END;
-    RETURN pg_catalog.row_to_json("row");
+    RETURN pg_catalog.row_to_json($1);
 END
-$$ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE;
+$$ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml._predict_row(project_name TEXT, model_id BIGINT, "row" JSON) RETURNS REAL AS $py$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].predict_row(project_name, model_id, row)
-$py$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE;
+$py$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.predict(project_name TEXT, "row" ANYELEMENT) RETURNS REAL AS $$
-SELECT pgml._predict_row(project_name, NULL, pgml._row_json("row"))
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE;
+SELECT pgml._predict_row(project_name, NULL::BIGINT, pgml._row_json($2))
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.predict(model_id BIGINT, "row" ANYELEMENT) RETURNS REAL AS $$
-SELECT pgml._predict_row(NULL, model_id, pgml._row_json("row"))
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE;
+SELECT pgml._predict_row(NULL::TEXT, model_id, pgml._row_json($2))
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/70-tune.sql
 ------------------------------------------------------------------------------------------
 -- tune / generate (api.md §10): fine-tune a Hugging Face model on a table (LoRA adapters by
 -- default), keep it in the catalog like a trained model, and generate with it. Runs in the
 -- caller's transaction: an ERROR or a cancel leaves the catalog as it was.
+-- Every other shim pins search_path to pg_catalog, pg_temp, so no role's objects can capture a
+-- call. train, train_joint, snapshot, tune and load_dataset keep the caller's: a relation name
+-- resolves exactly as the caller's own SELECT would; their queries name every object's schema.
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml.tune(
     project_name TEXT,                              -- the project, created on first use
@@ -573,7 +731,7 @@ CREATE OR REPLACE FUNCTION pgml.generate(
 ) RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].generate(project_name, [inputs], config)[0]
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.generate(
     project_name TEXT,                              -- a tuned generation project (its deployed model)
@@ -582,51 +740,53 @@ CREATE OR REPLACE FUNCTION pgml.generate(
 ) RETURNS TEXT[] AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].generate(project_name, inputs, config)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 -- (+) pgml.predict(project, 'some text') for a classifier made by pgml.tune: the class (its value
 -- when the class column is numeric, else its index in the sorted classes). Without this overload
 -- an untyped literal is ambiguous among predict's array and row forms.
 CREATE OR REPLACE FUNCTION pgml.predict(project_name TEXT, "text" TEXT) RETURNS REAL AS $$
-SELECT pgml._predict_row(project_name, NULL, pg_catalog.to_json("text"))
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE;
+SELECT pgml._predict_row(project_name, NULL::BIGINT, pg_catalog.to_json("text"))
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/75-views.sql
 ------------------------------------------------------------------------------------------
--- Catalog views (api.md §2).
+-- Catalog views (api.md §2). security_invoker: each role sees through them only the rows the
+-- catalog's row-level security shows it. "Newest" is by id: a project's deployments get ids in
+-- commit order (deploys lock the project row), while created_at is a timestamp without time zone
+-- whose value depends on the session's TimeZone.
 ------------------------------------------------------------------------------------------
 -- Every deployment, newest first.
-CREATE OR REPLACE VIEW pgml.overview AS
+CREATE OR REPLACE VIEW pgml.overview WITH (security_invoker = true) AS
 SELECT p.name, d.created_at AS deployed_at, p.task, m.algorithm, m.runtime, s.relation_name,
        s.y_column_name, s.test_sampling, s.test_size
 FROM pgml.projects p
-JOIN pgml.models m ON p.id = m.project_id
-JOIN pgml.deployments d ON d.model_id = m.id
-LEFT JOIN pgml.snapshots s ON s.id = m.snapshot_id
-ORDER BY d.created_at DESC;
+JOIN pgml.models m ON p.id OPERATOR(pg_catalog.=) m.project_id
+JOIN pgml.deployments d ON d.model_id OPERATOR(pg_catalog.=) m.id
+LEFT JOIN pgml.snapshots s ON s.id OPERATOR(pg_catalog.=) m.snapshot_id
+ORDER BY d.id DESC;
 
 -- Every model; deployed = it is its project's newest deployment.
-CREATE OR REPLACE VIEW pgml.trained_models AS
+CREATE OR REPLACE VIEW pgml.trained_models WITH (security_invoker = true) AS
 SELECT m.id, p.name, p.task, m.algorithm, m.runtime, m.created_at, s.test_sampling, s.test_size,
        d.model_id IS NOT NULL AS deployed
 FROM pgml.projects p
-JOIN pgml.models m ON p.id = m.project_id
-LEFT JOIN pgml.snapshots s ON s.id = m.snapshot_id
+JOIN pgml.models m ON p.id OPERATOR(pg_catalog.=) m.project_id
+LEFT JOIN pgml.snapshots s ON s.id OPERATOR(pg_catalog.=) m.snapshot_id
 LEFT JOIN (
     SELECT DISTINCT ON (project_id) project_id, model_id
     FROM pgml.deployments
-    ORDER BY project_id, created_at DESC, id DESC
-) d ON d.model_id = m.id
-ORDER BY m.created_at DESC;
+    ORDER BY project_id, id DESC
+) d ON d.model_id OPERATOR(pg_catalog.=) m.id
+ORDER BY m.id DESC;
 
 -- The current model of each project.
-CREATE OR REPLACE VIEW pgml.deployed_models AS
+CREATE OR REPLACE VIEW pgml.deployed_models WITH (security_invoker = true) AS
 SELECT m.id, p.name, p.task, m.algorithm, m.runtime, d.deployed_at
 FROM pgml.projects p
 JOIN (
     SELECT DISTINCT ON (project_id) project_id, model_id, created_at AS deployed_at
     FROM pgml.deployments
-    ORDER BY project_id, created_at DESC, id DESC
-) d ON d.project_id = p.id
-JOIN pgml.models m ON m.id = d.model_id
+    ORDER BY project_id, id DESC
+) d ON d.project_id OPERATOR(pg_catalog.=) p.id
+JOIN pgml.models m ON m.id OPERATOR(pg_catalog.=) d.model_id
 ORDER BY p.name ASC;
-

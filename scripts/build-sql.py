@@ -58,11 +58,19 @@ def expand(text):
     return text
 
 
+def fresh(text):
+    """A fresh install creates every object: plain CREATE fails where an object already exists
+    (one another role planted), where CREATE OR REPLACE would take it over. Upgrade scripts
+    replace the extension's own objects and keep OR REPLACE."""
+    return re.sub(r"\bCREATE OR REPLACE (FUNCTION|VIEW|AGGREGATE)\b", r"CREATE \1", text)
+
+
 def scripts():
     """{file name: text} of the current version's full script and its upgrade script."""
     versions = catalog_versions()
     current = versions[-1]
-    out = {"pgml--%s.sql" % current: expand(header(current) + "".join(part(SQL / "catalog" / (v + ".sql")) for v in versions) + functions())}
+    out = {"pgml--%s.sql" % current: fresh(expand(
+        header(current) + "".join(part(SQL / "catalog" / (v + ".sql")) for v in versions) + functions()))}
     if len(versions) > 1:
         previous = versions[-2]
         out["pgml--%s--%s.sql" % (previous, current)] = expand(

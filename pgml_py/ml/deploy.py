@@ -42,8 +42,8 @@ JOIN pgml.models m ON m.id = d.model_id
 WHERE d.project_id = $1 AND m.status = 'successful'
   AND ($2::pg_catalog.text IS NULL OR m.algorithm = $2)
   AND m.id <> (SELECT c.model_id FROM pgml.deployments c WHERE c.project_id = $1
-               ORDER BY c.created_at DESC, c.id DESC LIMIT 1)
-ORDER BY d.created_at DESC, d.id DESC
+               ORDER BY c.id DESC LIMIT 1)
+ORDER BY d.id DESC
 LIMIT 1"""
 
 _LOCK_PROJECT = """

@@ -15,7 +15,7 @@ COLUMNS_FILE = "columns.json"  # the snapshot's feature columns with their fitte
 DEPLOYED = """
 SELECT d.model_id FROM pgml.deployments d
 WHERE d.project_id = (SELECT p.id FROM pgml.projects p WHERE p.name = $1)
-ORDER BY d.created_at DESC, d.id DESC LIMIT 1"""  # the project by its unique name first: a plan with no join
+ORDER BY d.id DESC LIMIT 1"""  # the project by its unique name first: a plan with no join
 
 MODEL = """
 SELECT m.num_features, m.algorithm, p.task::pg_catalog.text AS task FROM pgml.models m

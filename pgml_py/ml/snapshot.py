@@ -94,20 +94,21 @@ def _split_quoted(name):
 
 
 def _candidates(name):
-    """(schema or None, table) lookups in order: schema.table as written, a bare name in
-    public (q) then the search_path (+), and finally the quoted form."""
+    """(schema or None, table) lookups in order: schema.table as written, a bare name by the
+    caller's search_path exactly as PostgreSQL resolves it (PostgresML looked in public first,
+    which let whoever can create there capture another role's train), then the quoted form."""
     out = []
     if "." in name:
         schema, table = name.split(".", 1)
         out.append((schema, table))
     else:
-        out += [("public", name), (None, name)]
+        out.append((None, name))
     if '"' in name:
         parts = _split_quoted(name)
         if parts and len(parts) == 2 and all(parts):
             out.append(tuple(parts))
         elif parts and len(parts) == 1 and parts[0]:
-            out += [("public", parts[0]), (None, parts[0])]
+            out.append((None, parts[0]))
     return out
 
 
@@ -125,7 +126,7 @@ def resolve(db, relation_name):
             raise UndefinedTable('relation "%s" could not be found' % relation_name,
                                  hint="Check the schema and table names; they are case-sensitive.")
         raise UndefinedTable(
-            'relation "%s" could not be found in the public schema or the search_path' % relation_name,
+            'relation "%s" could not be found in the search_path' % relation_name,
             hint="Create it, or pass the table with its schema, e.g. 'my_schema.%s'." % relation_name)
     row = db.execute("""SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'
                                OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname) AS qualified,

@@ -35,6 +35,10 @@ def project_for(db, name, task):
         db.execute("INSERT INTO pgml.projects (name, task) VALUES ($1, $2::pgml.task) ON CONFLICT (name) DO NOTHING",
                    [name, task], ["text", "text"])
         project = find_project(db, name)
+        if project is None:  # the name is taken by a project this role may not see
+            raise errors.InsufficientPrivilege(
+                'project "%s" belongs to another role' % name,
+                hint="Choose another project name; project names are unique across the database.")
     if task is not None and algorithms.normalize_task(task) != project["task"]:
         raise errors.InvalidParameter(
             'project "%s" already exists with a different task: %s' % (name, project["task"]),
@@ -45,7 +49,7 @@ def project_for(db, name, task):
 def snapshot_for(db, project_id, task, relation_name, y_column_names, test_size, test_sampling, materialize):
     if relation_name is None:
         rows = db.execute("""SELECT snapshot_id FROM pgml.models WHERE project_id = $1 AND snapshot_id IS NOT NULL
-                             ORDER BY created_at DESC, id DESC LIMIT 1""", [project_id], ["int8"])
+                             ORDER BY id DESC LIMIT 1""", [project_id], ["int8"])
         if not rows:
             raise errors.InvalidParameter(
                 "You must pass a `relation_name` and `y_column_name` to snapshot the first time",
@@ -107,7 +111,7 @@ def auto_deploy(db, project_id, task, model_id, new_metrics):
     """§7.12: deploy unless the deployed model is strictly better on the target metric."""
     rows = db.execute("""SELECT m.metrics::pg_catalog.text AS metrics FROM pgml.deployments d
                          JOIN pgml.models m ON m.id = d.model_id WHERE d.project_id = $1
-                         ORDER BY d.created_at DESC, d.id DESC LIMIT 1""", [project_id], ["int8"])
+                         ORDER BY d.id DESC LIMIT 1""", [project_id], ["int8"])
     current = json.loads(rows[0]["metrics"] or "null") if rows else None
     if rows and not metrics.is_better(task, new_metrics, current):
         return False

@@ -51,8 +51,8 @@ CREATE TABLE pgml.projects (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL,
     task pgml.task NOT NULL,
-    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT clock_timestamp(),
-    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT clock_timestamp(),
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     CONSTRAINT projects_name_key UNIQUE (name)
 );
 SELECT pgml.auto_updated_at('pgml.projects');
@@ -66,8 +66,8 @@ CREATE TABLE pgml.snapshots (
     status TEXT NOT NULL,
     columns JSONB,
     analysis JSONB,
-    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT clock_timestamp(),
-    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT clock_timestamp(),
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     materialized BOOLEAN DEFAULT false
 );
 SELECT pgml.auto_updated_at('pgml.snapshots');
@@ -85,8 +85,8 @@ CREATE TABLE pgml.models (
     search TEXT,
     search_params JSONB NOT NULL,
     search_args JSONB NOT NULL,
-    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT clock_timestamp(),
-    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT clock_timestamp()
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 CREATE INDEX models_project_id_idx ON pgml.models (project_id);
 CREATE INDEX models_snapshot_id_idx ON pgml.models (snapshot_id);
@@ -97,7 +97,7 @@ CREATE TABLE pgml.deployments (
     project_id BIGINT NOT NULL REFERENCES pgml.projects(id) ON DELETE CASCADE,
     model_id BIGINT NOT NULL REFERENCES pgml.models(id) ON DELETE CASCADE,
     strategy pgml.strategy NOT NULL,
-    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT clock_timestamp()
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 CREATE INDEX deployments_project_id_idx ON pgml.deployments (project_id);
 CREATE INDEX deployments_model_id_idx ON pgml.deployments (model_id);
@@ -107,8 +107,8 @@ CREATE TABLE pgml.files (
     model_id BIGINT NOT NULL REFERENCES pgml.models(id) ON DELETE CASCADE,
     path TEXT NOT NULL,
     part INTEGER NOT NULL,
-    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT clock_timestamp(),
-    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT clock_timestamp(),
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    updated_at TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     data BYTEA NOT NULL,
     CONSTRAINT files_model_id_path_part_key UNIQUE (model_id, path, part)
 );

@@ -11,6 +11,6 @@ CREATE OR REPLACE FUNCTION pgml.activate_venv(
 ) RETURNS BOOLEAN AS $$
 import pgml_bootstrap
 return pgml_bootstrap.activate(venv, plpy)
-$$ LANGUAGE plpython3u VOLATILE STRICT;
+$$ LANGUAGE plpython3u VOLATILE STRICT SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION pgml.activate_venv(TEXT) FROM PUBLIC;
 

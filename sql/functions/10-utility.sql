@@ -4,37 +4,37 @@
 CREATE OR REPLACE FUNCTION pgml.version() RETURNS TEXT AS $$
 @BOOT@
 return GD["pgml_api"].version()
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.python_version() RETURNS TEXT AS $$
 @BOOT@
 return GD["pgml_api"].python_version()
-$$ LANGUAGE plpython3u VOLATILE;
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.python_package_version(
     name TEXT -- the distribution's name on PyPI, e.g. 'scikit-learn'
 ) RETURNS TEXT AS $$
 @BOOT@
 return GD["pgml_api"].python_package_version(name=name)
-$$ LANGUAGE plpython3u VOLATILE STRICT;
+$$ LANGUAGE plpython3u VOLATILE STRICT SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.python_pip_freeze() RETURNS TABLE (package TEXT) AS $$
 @BOOT@
 return GD["pgml_api"].python_pip_freeze()
-$$ LANGUAGE plpython3u VOLATILE;
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.validate_python_dependencies() RETURNS BOOLEAN AS $$
 @BOOT@
 return GD["pgml_api"].validate_python_dependencies()
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 -- PostgresML checks its Rust shared library here; this build has none.
 CREATE OR REPLACE FUNCTION pgml.validate_shared_library() RETURNS VOID AS $$
 SELECT NULL::VOID
-$$ LANGUAGE sql VOLATILE;
+$$ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.xgboost_version() RETURNS TEXT AS $$
 @BOOT@
 return GD["pgml_api"].xgboost_version()
-$$ LANGUAGE plpython3u VOLATILE;
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 

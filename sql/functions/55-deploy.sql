@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION pgml.deploy(
 ) RETURNS TABLE (project TEXT, strategy TEXT, algorithm TEXT) AS $$
 @BOOT@
 return GD["pgml_api"].deploy_model(model_id=model_id)
-$$ LANGUAGE plpython3u VOLATILE STRICT;
+$$ LANGUAGE plpython3u VOLATILE STRICT SET search_path = pg_catalog, pg_temp;
 
 -- (+) strategy defaults to best_score (api.md §4), so deploy('p') reaches this form.
 CREATE OR REPLACE FUNCTION pgml.deploy(
@@ -16,4 +16,4 @@ CREATE OR REPLACE FUNCTION pgml.deploy(
 ) RETURNS TABLE (project TEXT, strategy TEXT, algorithm TEXT) AS $$
 @BOOT@
 return GD["pgml_api"].deploy(project_name=project_name, strategy=strategy, algorithm=algorithm)
-$$ LANGUAGE plpython3u VOLATILE;
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;

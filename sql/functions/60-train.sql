@@ -2,6 +2,9 @@
 -- train / train_joint (api.md §7): fit on a table or view, record the model in the catalog,
 -- deploy it when it beats the deployed one. Runs in the caller's transaction: an ERROR
 -- leaves the catalog as it was.
+-- Every other shim pins search_path to pg_catalog, pg_temp, so no role's objects can capture a
+-- call. train, train_joint, snapshot, tune and load_dataset keep the caller's: a relation name
+-- resolves exactly as the caller's own SELECT would; their queries name every object's schema.
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml.train(
     project_name TEXT,                              -- the project, created on first use

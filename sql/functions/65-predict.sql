@@ -10,28 +10,28 @@ DECLARE
 CREATE OR REPLACE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
 @BOOT@
 return GD["pgml_api"].%4$s
-$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE$shim$;
+$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp$shim$;
 BEGIN
     -- predict(project_name, features) for each array type PostgresML takes, plus (+) NUMERIC[]
     FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION', 'SMALLINT', 'INT', 'BIGINT', 'BOOLEAN', 'NUMERIC'] LOOP
-        EXECUTE format(shim, 'predict', format('project_name TEXT, features %s[]', t), 'REAL',
+        EXECUTE pg_catalog.format(shim, 'predict', pg_catalog.format('project_name TEXT, features %s[]', t), 'REAL',
                        'predict(project_name, None, features, "predict")');
     END LOOP;
-    EXECUTE format(shim, 'predict', 'model_id BIGINT, features REAL[]', 'REAL',
+    EXECUTE pg_catalog.format(shim, 'predict', 'model_id BIGINT, features REAL[]', 'REAL',
                    'predict(None, model_id, features, "predict")');
-    EXECUTE format(shim, 'predict_proba', 'project_name TEXT, features REAL[]', 'REAL[]',
+    EXECUTE pg_catalog.format(shim, 'predict_proba', 'project_name TEXT, features REAL[]', 'REAL[]',
                    'predict(project_name, None, features, "predict_proba")');
-    EXECUTE format(shim, 'predict_proba', 'model_id BIGINT, features REAL[]', 'REAL[]',
+    EXECUTE pg_catalog.format(shim, 'predict_proba', 'model_id BIGINT, features REAL[]', 'REAL[]',
                    'predict(None, model_id, features, "predict_proba")');
-    EXECUTE format(shim, 'predict_joint', 'project_name TEXT, features REAL[]', 'REAL[]',
+    EXECUTE pg_catalog.format(shim, 'predict_joint', 'project_name TEXT, features REAL[]', 'REAL[]',
                    'predict(project_name, None, features, "predict_joint")');
-    EXECUTE format(shim, 'predict_joint', 'model_id BIGINT, features REAL[]', 'REAL[]',
+    EXECUTE pg_catalog.format(shim, 'predict_joint', 'model_id BIGINT, features REAL[]', 'REAL[]',
                    'predict(None, model_id, features, "predict_joint")');
-    EXECUTE format(shim, 'predict_batch', 'project_name TEXT, features REAL[]', 'SETOF REAL',
+    EXECUTE pg_catalog.format(shim, 'predict_batch', 'project_name TEXT, features REAL[]', 'SETOF REAL',
                    'predict(project_name, None, features, "predict_batch")');
-    EXECUTE format(shim, 'predict_batch', 'model_id BIGINT, features REAL[]', 'REAL[]',
+    EXECUTE pg_catalog.format(shim, 'predict_batch', 'model_id BIGINT, features REAL[]', 'REAL[]',
                    'predict(None, model_id, features, "predict_batch")');
-    EXECUTE format(shim, 'decompose', 'project_name TEXT, vector REAL[]', 'REAL[]',
+    EXECUTE pg_catalog.format(shim, 'decompose', 'project_name TEXT, vector REAL[]', 'REAL[]',
                    'predict(project_name, None, vector, "decompose")');
 END
 $do$;
@@ -43,12 +43,12 @@ $do$;
 -- types), so SQL/PL/pgSQL shims check the record and hand it over as JSON, which keeps the
 -- field order.
 ------------------------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION pgml._row_json("row" ANYELEMENT) RETURNS JSON AS $$
+CREATE OR REPLACE FUNCTION pgml._row_json(features ANYELEMENT) RETURNS JSON AS $$
 DECLARE
-    t CONSTANT pg_catalog.regtype := pg_catalog.pg_typeof("row");
+    t CONSTANT pg_catalog.regtype := pg_catalog.pg_typeof($1);
 BEGIN
     IF t OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.text', 'pg_catalog.varchar', 'pg_catalog.bpchar']::pg_catalog.regtype[]) THEN
-        RETURN pg_catalog.to_json("row");  -- the text for a classifier made by pgml.tune
+        RETURN pg_catalog.to_json($1);  -- the text for a classifier made by pgml.tune
     END IF;
     IF t OPERATOR(pg_catalog.<>) 'pg_catalog.record'::pg_catalog.regtype AND NOT EXISTS (
             SELECT 1 FROM pg_catalog.pg_type WHERE oid OPERATOR(pg_catalog.=) t AND typtype OPERATOR(pg_catalog.=) 'c') THEN
@@ -58,25 +58,25 @@ BEGIN
     END IF;
     BEGIN
         -- A field of type unknown (a quoted literal or NULL in ROW(...)) has no equality operator.
-        PERFORM "row" IS NOT DISTINCT FROM "row";
+        PERFORM $1 IS NOT DISTINCT FROM $1;
     EXCEPTION WHEN undefined_function THEN
         RAISE EXCEPTION 'Type information missing for column of the row: a quoted literal or NULL in ROW(...) has no type'
             USING ERRCODE = 'indeterminate_datatype',
                   HINT = 'CAST every literal field, e.g. ROW(''red''::TEXT, 1.5::REAL, NULL::INT).';
     END;
-    RETURN pg_catalog.row_to_json("row");
+    RETURN pg_catalog.row_to_json($1);
 END
-$$ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE;
+$$ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml._predict_row(project_name TEXT, model_id BIGINT, "row" JSON) RETURNS REAL AS $py$
 @BOOT@
 return GD["pgml_api"].predict_row(project_name, model_id, row)
-$py$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE;
+$py$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.predict(project_name TEXT, "row" ANYELEMENT) RETURNS REAL AS $$
-SELECT pgml._predict_row(project_name, NULL, pgml._row_json("row"))
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE;
+SELECT pgml._predict_row(project_name, NULL::BIGINT, pgml._row_json($2))
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.predict(model_id BIGINT, "row" ANYELEMENT) RETURNS REAL AS $$
-SELECT pgml._predict_row(NULL, model_id, pgml._row_json("row"))
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE;
+SELECT pgml._predict_row(NULL::TEXT, model_id, pgml._row_json($2))
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;

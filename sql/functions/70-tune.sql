@@ -2,6 +2,9 @@
 -- tune / generate (api.md §10): fine-tune a Hugging Face model on a table (LoRA adapters by
 -- default), keep it in the catalog like a trained model, and generate with it. Runs in the
 -- caller's transaction: an ERROR or a cancel leaves the catalog as it was.
+-- Every other shim pins search_path to pg_catalog, pg_temp, so no role's objects can capture a
+-- call. train, train_joint, snapshot, tune and load_dataset keep the caller's: a relation name
+-- resolves exactly as the caller's own SELECT would; their queries name every object's schema.
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml.tune(
     project_name TEXT,                              -- the project, created on first use
@@ -29,7 +32,7 @@ CREATE OR REPLACE FUNCTION pgml.generate(
 ) RETURNS TEXT AS $$
 @BOOT@
 return GD["pgml_api"].generate(project_name, [inputs], config)[0]
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.generate(
     project_name TEXT,                              -- a tuned generation project (its deployed model)
@@ -38,11 +41,11 @@ CREATE OR REPLACE FUNCTION pgml.generate(
 ) RETURNS TEXT[] AS $$
 @BOOT@
 return GD["pgml_api"].generate(project_name, inputs, config)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 -- (+) pgml.predict(project, 'some text') for a classifier made by pgml.tune: the class (its value
 -- when the class column is numeric, else its index in the sorted classes). Without this overload
 -- an untyped literal is ambiguous among predict's array and row forms.
 CREATE OR REPLACE FUNCTION pgml.predict(project_name TEXT, "text" TEXT) RETURNS REAL AS $$
-SELECT pgml._predict_row(project_name, NULL, pg_catalog.to_json("text"))
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE;
+SELECT pgml._predict_row(project_name, NULL::BIGINT, pg_catalog.to_json("text"))
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;

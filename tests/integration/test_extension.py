@@ -56,7 +56,8 @@ def columns(conn, table):
 def test_catalog_columns(conn):
     assert columns(conn, "projects") == [
         ("id", "bigint", "NO"), ("name", "text", "NO"), ("task", "USER-DEFINED", "NO"),
-        ("created_at", "timestamp without time zone", "NO"), ("updated_at", "timestamp without time zone", "NO")]
+        ("created_at", "timestamp without time zone", "NO"), ("updated_at", "timestamp without time zone", "NO"),
+        ("owner", "regrole", "NO")]  # (+) 1.1: the role the project belongs to
     assert [c[:2] for c in columns(conn, "models")] == [
         ("id", "bigint"), ("project_id", "bigint"), ("snapshot_id", "bigint"), ("num_features", "integer"),
         ("algorithm", "text"), ("runtime", "USER-DEFINED"), ("hyperparams", "jsonb"), ("status", "text"),
@@ -64,12 +65,16 @@ def test_catalog_columns(conn):
         ("created_at", "timestamp without time zone"), ("updated_at", "timestamp without time zone")]
     assert [c[0] for c in columns(conn, "snapshots")] == [
         "id", "relation_name", "y_column_name", "test_size", "test_sampling", "status", "columns",
-        "analysis", "created_at", "updated_at", "materialized"]
+        "analysis", "created_at", "updated_at", "materialized", "owner"]
     assert [c[0] for c in columns(conn, "files")] == [
         "id", "model_id", "path", "part", "created_at", "updated_at", "data"]
     assert [c[0] for c in columns(conn, "deployments")] == [
         "id", "project_id", "model_id", "strategy", "created_at"]
     assert [c[0] for c in columns(conn, "logs")] == ["id", "model_id", "project_id", "created_at", "logs"]
+    # PostgresML's SDK's own tables, made by the extension in 1.1 (same columns as the SDK's DDL)
+    assert [c[0] for c in columns(conn, "collections")] == [
+        "id", "created_at", "name", "active", "project_id", "sdk_version"]
+    assert [c[0] for c in columns(conn, "splitters")] == ["id", "created_at", "name", "parameters", "project_id"]
 
 
 def test_catalog_accepts_the_sdk_inserts_and_keeps_updated_at(conn):
@@ -137,8 +142,17 @@ def test_only_superusers_may_point_at_another_venv(server):
         with pytest.raises(psycopg.Error) as info:
             c.execute("SELECT pgml.activate_venv('/tmp')")
         assert info.value.sqlstate == "42501"
-    with psycopg.connect(url, autocommit=True) as c:
-        c.execute("SET pgml.venv = '/tmp/evil'")
-        with pytest.raises(psycopg.Error) as info:
-            c.execute("SELECT pgml.norm_l2(ARRAY[3, 4]::real[])")
-        assert info.value.sqlstate == "42501" and "superuser" in str(info.value)
+    # A value a non-superuser put there (SET, connection options) is dropped with a WARNING
+    # when pgml defines its settings; from then on SET is refused.
+    for options, statement in [("-c pgml.venv=/tmp/evil", None), ("", "SET pgml.venv = '/tmp/evil'")]:
+        with psycopg.connect(url, autocommit=True, options=options) as c:
+            notices = []
+            c.add_notice_handler(lambda d: notices.append(d.message_primary))
+            if statement:
+                c.execute(statement)
+            assert c.execute("SELECT pgml.norm_l2(ARRAY[3, 4]::real[])").fetchone()[0] == 5
+            assert 'permission denied to set parameter "pgml.venv"' in notices
+            assert c.execute("SHOW pgml.venv").fetchone()[0] == ""
+            with pytest.raises(psycopg.Error) as info:
+                c.execute("SET pgml.venv = '/tmp/evil'")
+            assert info.value.sqlstate == "42501"

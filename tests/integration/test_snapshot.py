@@ -274,7 +274,7 @@ def test_mismatched_arrays_and_unsupported_types(db):
 
 def test_missing_relation_and_label(db, datasets):
     e = error(db, "no_such_table_xyz", ["y"])
-    assert e.sqlstate == "42P01" and "could not be found in the public schema" in str(e)
+    assert e.sqlstate == "42P01" and "could not be found in the search_path" in str(e)
     assert "no_such_table_xyz" in str(e) and e.diag.message_hint
     e = error(db, "nosuchschema.t", ["y"])
     assert e.sqlstate == "42P01" and 'relation "nosuchschema.t" could not be found' in str(e)
@@ -285,12 +285,13 @@ def test_missing_relation_and_label(db, datasets):
                       "WHERE relation_name = 'no_such_table_xyz'").fetchone()[0] == 0
 
 
-def test_public_first_then_search_path_views_and_other_schemas(db):
+def test_search_path_order_views_and_other_schemas(db):
     schema = "snap_s_%s" % uuid.uuid4().hex[:8]
     db.execute("CREATE SCHEMA %s" % schema)
     db.execute("CREATE TABLE %s.only_here (x int, y int)" % schema)
     db.execute("INSERT INTO %s.only_here SELECT i, i %% 2 FROM generate_series(1, 8) i" % schema)
     db.execute("CREATE TABLE %s.both_%s (x int, y int)" % (schema, schema))
+    db.execute("INSERT INTO %s.both_%s SELECT i, i %% 2 FROM generate_series(1, 8) i" % (schema, schema))
     db.execute("CREATE TABLE public.both_%s (x int, y int, z int)" % schema)
     db.execute("INSERT INTO public.both_%s SELECT i, i %% 2, i FROM generate_series(1, 8) i" % schema)
     db.execute("CREATE VIEW %s.v AS SELECT x * 2 AS x2, y FROM %s.only_here" % (schema, schema))
@@ -301,7 +302,11 @@ def test_public_first_then_search_path_views_and_other_schemas(db):
         db.execute("SET search_path = %s, public" % schema)
         out = snap(db, "only_here", ["y"], 0.25, "random")
         assert out["train"] == [6, 1] and snapshot_row(db, out["id"])[0] == "%s.only_here" % schema
-        out = snap(db, "both_%s" % schema, ["y"], 0.25, "random")  # public wins (q)
+        # the search_path decides, as in PostgreSQL (PostgresML looked in public first)
+        out = snap(db, "both_%s" % schema, ["y"], 0.25, "random")
+        assert out["num_features"] == 1 and snapshot_row(db, out["id"])[0] == "%s.both_%s" % (schema, schema)
+        db.execute("SET search_path = public, %s" % schema)
+        out = snap(db, "both_%s" % schema, ["y"], 0.25, "random")
         assert out["num_features"] == 2 and snapshot_row(db, out["id"])[0] == "public.both_%s" % schema
         out = snap(db, "%s.v" % schema, ["y"], 0.5, "last")
         assert out["X_train"] == [[2], [4], [6], [8]] and out["feature_names"] == ["x2"]
