@@ -9,6 +9,13 @@ EXTENSION   = pgml
 DATA        = $(sort $(wildcard pgml--*.sql))
 DATA_built  = build/pgml_bootstrap.py
 EXTRA_CLEAN = build
+# make installcheck: pg_regress runs tests/sql/*.sql against the `make start` server on PGML_PORT
+# in a fresh database pgml_regress (PGXS would name it contrib_regression) and diffs the output
+# with tests/expected/*.out; results and regression.diffs go to build/regress.
+REGRESS      = $(patsubst tests/sql/%.sql,%,$(sort $(wildcard tests/sql/*.sql)))
+REGRESS_OPTS = --inputdir=tests --outputdir=build/regress --host=127.0.0.1 --port=$(PGML_PORT) --user=postgres \
+               --load-extension=plpython3u --load-extension=vector --load-extension=pgml
+override CONTRIB_TESTDB = pgml_regress
 
 PG_CONFIG        ?= pg_config
 PGML_VENV        ?= /var/lib/pgml/venv
