@@ -62,7 +62,8 @@ def test_builtin_loads_with_exact_columns_and_rows(conn, name, capsys):
     warm = time.perf_counter() - started
     with capsys.disabled():
         print("\n  load_dataset(%r): %.3f s in a new connection, %.3f s again" % (name, elapsed, warm))
-    assert elapsed < 5 and warm < 1  # well under 2 s on a quiet machine; slack for a busy one
+    # Timings are printed, not asserted (speed is bench/'s job): CI failed 4 of 6 here while the
+    # machine ran other builds (4.4-9.9 s for what takes under 2 s on a quiet machine).
     assert columns(conn, "pgml." + name) == COLUMNS[name]
     assert conn.execute("SELECT count(*) FROM pgml.%s" % name).fetchone()[0] == ROWS[name]
     assert notices[-1] == 'loaded %d rows into pgml."%s"' % (ROWS[name], name)
