@@ -35,22 +35,39 @@ ALTER TABLE pgml.snapshots
 
 -- PostgresML's client SDK creates these two tables on first use; made here (same columns)
 -- so they belong to the extension and obey the same rules, and no role can plant its own.
-CREATE TABLE pgml.collections (
-    id BIGSERIAL PRIMARY KEY,
-    created_at TIMESTAMP NOT NULL DEFAULT pg_catalog.now(),
-    name TEXT NOT NULL,
-    active BOOLEAN DEFAULT TRUE,
-    project_id BIGINT NOT NULL REFERENCES pgml.projects ON DELETE CASCADE ON UPDATE CASCADE DEFERRABLE INITIALLY DEFERRED,
-    sdk_version TEXT,
-    UNIQUE (name)
-);
-CREATE TABLE pgml.splitters (
-    id BIGSERIAL PRIMARY KEY,
-    created_at TIMESTAMP NOT NULL DEFAULT pg_catalog.now(),
-    name TEXT NOT NULL,
-    parameters JSONB NOT NULL DEFAULT '{}',
-    project_id BIGINT NOT NULL REFERENCES pgml.projects ON DELETE CASCADE ON UPDATE CASCADE DEFERRABLE INITIALLY DEFERRED
-);
+-- A 1.0 database that ran the SDK has them already: the update adopts them.
+DO $do$
+BEGIN
+    IF pg_catalog.to_regclass('pgml.collections') IS NULL THEN
+        CREATE TABLE pgml.collections (
+            id BIGSERIAL PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL DEFAULT pg_catalog.now(),
+            name TEXT NOT NULL,
+            active BOOLEAN DEFAULT TRUE,
+            project_id BIGINT NOT NULL REFERENCES pgml.projects ON DELETE CASCADE ON UPDATE CASCADE DEFERRABLE INITIALLY DEFERRED,
+            sdk_version TEXT,
+            UNIQUE (name)
+        );
+    ELSE
+        ALTER EXTENSION pgml ADD TABLE pgml.collections;
+        ALTER EXTENSION pgml ADD SEQUENCE pgml.collections_id_seq;
+        ALTER TABLE pgml.collections OWNER TO CURRENT_USER;
+    END IF;
+    IF pg_catalog.to_regclass('pgml.splitters') IS NULL THEN
+        CREATE TABLE pgml.splitters (
+            id BIGSERIAL PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL DEFAULT pg_catalog.now(),
+            name TEXT NOT NULL,
+            parameters JSONB NOT NULL DEFAULT '{}',
+            project_id BIGINT NOT NULL REFERENCES pgml.projects ON DELETE CASCADE ON UPDATE CASCADE DEFERRABLE INITIALLY DEFERRED
+        );
+    ELSE
+        ALTER EXTENSION pgml ADD TABLE pgml.splitters;
+        ALTER EXTENSION pgml ADD SEQUENCE pgml.splitters_id_seq;
+        ALTER TABLE pgml.splitters OWNER TO CURRENT_USER;
+    END IF;
+END
+$do$;
 SELECT pg_catalog.pg_extension_config_dump('pgml.collections', '');
 SELECT pg_catalog.pg_extension_config_dump('pgml.collections_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('pgml.splitters', '');

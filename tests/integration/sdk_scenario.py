@@ -3,7 +3,8 @@ server with our extension. Run by tests/integration/test_sdk.py with the SDK's o
 (.venv-sdk); the server URL comes in PGML_DATABASE_URL, which the SDK reads itself.
 
     python sdk_scenario.py run COLLECTION       add a pipeline, upsert, search, update, delete
-    python sdk_scenario.py search COLLECTION    vector_search + upsert on an existing collection
+    python sdk_scenario.py search COLLECTION    vector_search on an existing collection
+    python sdk_scenario.py upsert COLLECTION    upsert one document, then vector_search
     python sdk_scenario.py archive COLLECTION   archive the collection
 
 Prints one JSON object on stdout (the last line) with what the SDK calls returned; the test
@@ -153,15 +154,21 @@ async def run(name):
     return out
 
 
+QUERY_CAT = {"query": {"fields": {"text": {"query": "a pet that purrs and sleeps in the sunshine"}}}, "limit": 10}
+
+
 async def search(name):
     """What a client does with a collection that already exists (e.g. across an upgrade)."""
     collection = pgml.Collection(name)
     pipeline = pgml.Pipeline(PIPELINE)
-    query = {"query": {"fields": {"text": {"query": "a pet that purrs and sleeps in the sunshine"}}}, "limit": 10}
-    out = {"vector_search_cat": await collection.vector_search(query, pipeline)}
+    return {"vector_search_cat": await collection.vector_search(QUERY_CAT, pipeline)}
+
+
+async def upsert(name):
+    collection = pgml.Collection(name)
+    pipeline = pgml.Pipeline(PIPELINE)
     await collection.upsert_documents([{"id": "upgrade", "text": "Cats purr and sleep in the warm sun all day."}])
-    out["vector_search_cat_after_upsert"] = await collection.vector_search(query, pipeline)
-    return out
+    return {"vector_search_cat": await collection.vector_search(QUERY_CAT, pipeline)}
 
 
 async def archive(name):
@@ -179,7 +186,7 @@ if __name__ == "__main__":
     if not os.environ.get("PGML_DATABASE_URL"):
         sys.exit("PGML_DATABASE_URL is not set")
     mode, name = sys.argv[1], sys.argv[2]
-    result = asyncio.run({"run": run, "search": search, "archive": archive}[mode](name))
+    result = asyncio.run({"run": run, "search": search, "upsert": upsert, "archive": archive}[mode](name))
     print(json.dumps(result, default=str), flush=True)
     # Skip interpreter finalization: pgml 1.1.1's runtime threads were seen to abort it
     # ("PyGILState_Release: thread state ... must be current"), after all the work was done.

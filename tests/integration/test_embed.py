@@ -152,6 +152,13 @@ def test_trusted_remote_code_needs_the_setting_and_whitelist(conn, expect_error)
 
 
 def test_bad_setting_value(conn, expect_error):
+    """Set before pgml ran in the connection: PostgreSQL drops it with a WARNING when pgml defines
+    its settings; set after: PostgreSQL refuses it (22023, naming the setting)."""
+    notices = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary))
     conn.execute("SET pgml.cache_max_models = 'lots'")
-    error = expect_error(conn, "SELECT pgml.embed(%s, 'hi')", (MINILM,))
+    assert len(conn.execute("SELECT pgml.embed(%s, 'hi')", (MINILM,)).fetchone()[0]) == 384
+    assert any("pgml.cache_max_models" in n for n in notices), notices
+    assert conn.execute("SHOW pgml.cache_max_models").fetchone()[0] == "8"
+    error = expect_error(conn, "SET pgml.cache_max_models = 'lots'")
     assert error.sqlstate == "22023" and "pgml.cache_max_models" in str(error)

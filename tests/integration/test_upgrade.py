@@ -172,9 +172,11 @@ def upgraded(server, release_venv, public_dir, sdk_python):  # noqa: F811
                   "y_column_name => 'class', model_name => %s, test_sampling => 'last', "
                   "hyperparams => '{\"training_args\": {\"num_train_epochs\": 2, \"per_device_train_batch_size\": 8}}')",
                   (str(bert),))
+    run_sdk(sdk_python, db, "run", "upgrade_collection")
+    sdk_before = run_sdk(sdk_python, db, "search", "upgrade_collection")
+    with db.connect() as c:
         counts_before = c.execute("SELECT (SELECT count(*) FROM pgml.models), (SELECT count(*) FROM pgml.files), "
                                   "(SELECT count(*) FROM pgml.snapshots), (SELECT count(*) FROM pgml.deployments)").fetchone()
-    sdk_before = run_sdk(sdk_python, db, "run", "upgrade_collection")
     before = predictions(db)
 
     with server.connect() as c:
@@ -187,8 +189,9 @@ def upgraded(server, release_venv, public_dir, sdk_python):  # noqa: F811
                                  "(SELECT count(*) FROM pgml.snapshots), (SELECT count(*) FROM pgml.deployments)").fetchone()
     after = predictions(db)
     sdk_after = run_sdk(sdk_python, db, "search", "upgrade_collection")
+    sdk_upsert = run_sdk(sdk_python, db, "upsert", "upgrade_collection")
     return dict(db=db, version=version, before=before, after=after, counts=(counts_before, counts_after),
-                sdk_before=sdk_before, sdk_after=sdk_after)
+                sdk_before=sdk_before, sdk_after=sdk_after, sdk_upsert=sdk_upsert)
 
 
 def test_update_reaches_the_current_version(upgraded):
@@ -223,5 +226,5 @@ def test_sdk_collection_survives_the_update(upgraded):
     assert [(r["document"]["id"], r["chunk"], r["score"]) for r in after] == \
            [(r["document"]["id"], r["chunk"], r["score"]) for r in before]
     # the collection still takes documents, embedded by the updated extension
-    upserted = upgraded["sdk_after"]["vector_search_cat_after_upsert"]
+    upserted = upgraded["sdk_upsert"]["vector_search_cat"]
     assert upserted[0]["document"]["id"] == "upgrade"
