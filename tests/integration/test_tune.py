@@ -285,6 +285,13 @@ def test_pg_stat_activity_shows_tune_steps_and_pg_cancel_backend_stops_it(server
 
 
 def test_statement_timeout_stops_a_tune(server, models, tables, conn):
+    # The first tune in a backend imports torch, transformers and peft (seconds, more on a busy
+    # machine), and a cancel arriving during an import acts right after it: import them first,
+    # so the bound below measures how promptly a running tune stops.
+    conn.execute("BEGIN")
+    tune(conn, "tune_timeout_warmup", "text-classification", "tune_reviews", models["bert"],
+         {"training_args": {"max_steps": 1}})
+    conn.execute("ROLLBACK")
     before = counts(conn)
     conn.execute("SET statement_timeout = '3s'")
     started = time.monotonic()
