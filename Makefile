@@ -86,3 +86,4 @@ bench: install
 # Tiny models (random weights) in the model store, for the README's examples offline.
 tiny-models: install
 	HF_HUB_OFFLINE=1 $$(bash scripts/test-venv.sh) scripts/tiny-models.py $(PGML_MODEL_STORE)
+include docker/image.mk
