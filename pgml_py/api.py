@@ -22,6 +22,8 @@ def entry(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except errors.Interrupted as e:
+            raise e.error from None
         except errors.PgmlError as e:
             db.report(e)
         except db.database_errors():
@@ -47,6 +49,7 @@ def startup(model_store_default):
     db.define_settings(settings_module.definitions())
     from .hf import hub
     hub.configure_environment(current_settings())
+    hub.check_for_interrupts = db.check_for_interrupts
 
 
 def parse_kwargs(kwargs, name="kwargs"):
@@ -65,7 +68,7 @@ def parse_kwargs(kwargs, name="kwargs"):
 @entry
 def embed(transformer, text, kwargs):
     from .hf import embed as core
-    return real_array_literals(core.embed(transformer, [text], parse_kwargs(kwargs), current_settings()))[0]
+    return real_array_literals(core.embed(transformer, [text], parse_kwargs(kwargs), current_settings(), db))[0]
 
 
 @entry
@@ -73,7 +76,7 @@ def embed_batch(transformer, inputs, kwargs):
     from .hf import embed as core
     if not inputs:
         return []
-    return real_array_literals(core.embed(transformer, list(inputs), parse_kwargs(kwargs), current_settings()))
+    return real_array_literals(core.embed(transformer, list(inputs), parse_kwargs(kwargs), current_settings(), db))
 
 
 def real_array_literals(vectors):
@@ -87,7 +90,7 @@ def real_array_literals(vectors):
 @entry
 def chunk(splitter, text, kwargs):
     from .hf import chunk as core
-    return core.chunk(splitter, text, parse_kwargs(kwargs))
+    return core.chunk(splitter, text, parse_kwargs(kwargs), check_for_interrupts=db.check_for_interrupts)
 
 
 # ---- transform ---------------------------------------------------------------------------
@@ -147,7 +150,7 @@ def entry_iterator(rows):
 @entry
 def rank(transformer, query, documents, kwargs):
     from .hf import rank as core
-    return core.rank(transformer, query, documents, parse_kwargs(kwargs), current_settings())
+    return core.rank(transformer, query, documents, parse_kwargs(kwargs), current_settings(), db)
 
 
 @entry
@@ -332,7 +335,7 @@ def train(project_name, task, relation_name, y_column_name, algorithm, hyperpara
         search_method=search,
         search_params=parse_kwargs(search_params, "search_params"),
         search_args=parse_kwargs(search_args, "search_args"),
-        test_size=test_size, test_sampling=test_sampling or "stratified", runtime=runtime,
+        test_size=finite_test_size(test_size), test_sampling=test_sampling or "stratified", runtime=runtime,
         automatic_deploy=automatic_deploy, materialize_snapshot=bool(materialize_snapshot),
         preprocess=parse_kwargs(preprocess, "preprocess"),
         n_threads=current_settings().omp_num_threads,
@@ -343,8 +346,16 @@ def train(project_name, task, relation_name, y_column_name, algorithm, hyperpara
 @entry
 def snapshot(relation_name, y_column_name, test_size, test_sampling, preprocess):
     from .ml import train as core
-    return core.take_snapshot(db, relation_name, y_column_name, test_size, test_sampling,
+    return core.take_snapshot(db, relation_name, y_column_name, finite_test_size(test_size), test_sampling,
                               parse_kwargs(preprocess, "preprocess"))
+
+
+def finite_test_size(test_size):
+    """test_size => 'Infinity' or 'NaN' (FLOAT4 allows both) would fail deep in the split."""
+    import math
+    if test_size is not None and not math.isfinite(test_size):
+        raise errors.bad_argument("test_size", "a fraction below 1 or a row count of at least 1", test_size)
+    return test_size
 
 
 def require_project_name(project_name):
@@ -406,7 +417,7 @@ def tune(project_name, task, relation_name, y_column_name, model_name, hyperpara
     return core.tune(
         db, project_name, task=task, relation_name=relation_name, y_column_name=y_column_name,
         model_name=model_name, hyperparams=parse_kwargs(hyperparams, "hyperparams"),
-        test_size=test_size, test_sampling=test_sampling or "stratified", automatic_deploy=automatic_deploy,
+        test_size=finite_test_size(test_size), test_sampling=test_sampling or "stratified", automatic_deploy=automatic_deploy,
         materialize_snapshot=bool(materialize_snapshot), settings=current_settings(),
         progress=activity_progress("pgml.tune"),
         check_for_interrupts=db.check_for_interrupts)

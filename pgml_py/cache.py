@@ -46,11 +46,14 @@ class ModelCache:
         return entry.value
 
     def get_or_load(self, key, kind, model, device, load, max_models, use_cache=True):
-        """The cached object for key, else load() it; keeps at most max_models (LRU)."""
+        """The cached object for key, else load() it; keeps at most max_models (LRU). Libraries
+        that replace PostgreSQL's signal handlers while loading get them put back."""
         value = self.lookup(key)
         if value is not None:
             return value
-        value = load()
+        from . import signals
+        with signals.preserved():
+            value = load()
         if use_cache:
             self._entries[key] = Entry(kind, model, device, value, approximate_bytes(value))
             self.evict(max_models)

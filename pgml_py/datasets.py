@@ -9,7 +9,7 @@ import json
 import os
 from collections import namedtuple
 
-from . import errors
+from . import errors, server_files, signals
 
 # name: column name; type: element SQL type; shape: None for a scalar, (rows, cols) for a matrix
 Column = namedtuple("Column", "name type shape")
@@ -149,6 +149,15 @@ def hf_not_found(source, offline, cause):
              "or copy your own rows into a table with COPY." % ", ".join(sorted(BUILTINS)))
 
 
+def check_server_files(db, source, kwargs):
+    """A local folder or file as the source, data_files/data_dir, or any path in kwargs reads the
+    server's disk: that takes superuser or pg_read_server_files (server_files)."""
+    paths = [("the source", source)] if server_files.is_server_path(source) else []
+    server_files.check(db, paths + server_files.named_paths(kwargs, "kwargs"),
+                       hint="Load the rows with COPY FROM STDIN (psql's \\copy) instead, or ask a superuser "
+                            "to GRANT %s to your role." % server_files.ROLE)
+
+
 def hf_load(source, subset, limit, kwargs, offline):
     """(columns, batches): the splits of a Hugging Face dataset, concatenated, capped at limit."""
     import datasets
@@ -160,6 +169,9 @@ def hf_load(source, subset, limit, kwargs, offline):
         # wins inside a backend ("C error: out of memory"): use pandas' Python parser.
         call.setdefault("engine", "python")
     datasets.disable_progress_bars()  # else they fill the server log
+    if not offline:
+        from .hf import hub
+        hub.cancellable_downloads()
     try:
         loaded = datasets.load_dataset(source, subset, **call)
     except OSError as e:  # ConnectionError, FileNotFoundError, the hub's HTTP errors
@@ -217,8 +229,10 @@ def load(db, source, subset=None, limit=None, kwargs=None, offline=False):
     if source in BUILTINS:
         columns, batches, result = BUILTINS[source], [builtin_values(source, limit)], "pgml." + source
     else:
+        check_server_files(db, source, kwargs or {})
         offline = offline or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "on", "true", "yes")
-        columns, batches = hf_load(source, subset, limit, kwargs or {}, offline)
+        with signals.preserved():
+            columns, batches = hf_load(source, subset, limit, kwargs or {}, offline)
         result = source
     table = "pgml." + quote_ident(source)
     if db.execute("SELECT to_regclass($1) IS NOT NULL AS found", [table], ["text"])[0]["found"]:

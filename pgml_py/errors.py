@@ -39,6 +39,21 @@ class InsufficientPrivilege(PgmlError):
     sqlstate = "42501"
 
 
+class InvalidRegularExpression(PgmlError):
+    """A separator that is not a valid regular expression (2201B invalid_regular_expression)."""
+    sqlstate = "2201B"
+
+
+class StatementTooComplex(PgmlError):
+    """Work that would not end in reasonable time, such as a backtracking regex (54001)."""
+    sqlstate = "54001"
+
+
+class DataCorrupted(PgmlError):
+    """Stored bytes that are not what they claim to be, such as a pickle for weights (XX001)."""
+    sqlstate = "XX001"
+
+
 class FeatureNotSupported(PgmlError):
     """Something this build or machine cannot do, such as a GPU call without a GPU (0A000)."""
     sqlstate = "0A000"
@@ -47,6 +62,15 @@ class FeatureNotSupported(PgmlError):
 class MissingDependency(PgmlError):
     """A Python package or data file that is not installed (58P01 undefined_file)."""
     sqlstate = "58P01"
+
+
+class Interrupted(BaseException):
+    """A cancel that came while library code had control. A BaseException, so a library's
+    `except Exception` lets it through; api.entry raises the database ERROR it carries (57014)."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
 
 
 def bad_argument(name, expected, got, hint=None):

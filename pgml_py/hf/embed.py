@@ -1,7 +1,7 @@
 """pgml.embed: sentence-transformers embeddings, cached per connection (api.md §6)."""
 import json
 
-from .. import cache, device, errors, models_store
+from .. import cache, device, errors, models_store, server_files
 from . import hub
 
 # Keys of pgml.embed's kwargs that go to the SentenceTransformer constructor; the rest go to
@@ -35,6 +35,8 @@ def load(model, constructor, device_name, settings, class_name="SentenceTransfor
     if not local:
         constructor.setdefault("cache_folder", models_store.hub_cache_dir(settings.model_store))
         constructor.setdefault("local_files_only", settings.huggingface_offline)
+        if not settings.huggingface_offline:
+            hub.cancellable_downloads()
     try:
         return model_class(path, device=device_name, **constructor)
     except TypeError as e:
@@ -42,6 +44,9 @@ def load(model, constructor, device_name, settings, class_name="SentenceTransfor
             "kwargs for the %s are not accepted: %s" % (class_name, e),
             hint="Constructor keys are %s; other keys go to encode()." % ", ".join(CONSTRUCTOR_KWARGS))
     except Exception as e:
+        refused = hub.code_refused(model, e)
+        if refused is not None:
+            raise refused
         if not local:
             raise models_store.not_found(model, settings.model_store, settings.huggingface_offline, e)
         raise errors.PgmlError('could not load model "%s" from %s' % (model, path),
@@ -49,12 +54,18 @@ def load(model, constructor, device_name, settings, class_name="SentenceTransfor
                                hint="Check that the folder holds a complete save_pretrained() output.")
 
 
-def cached_model(kind, class_name, model, constructor, use_cache, settings):
+def cached_model(kind, class_name, model, constructor, use_cache, settings, db):
     """The sentence-transformers model for a call, from this connection's cache when loaded:
-    access rules first, then the device, then load (shared by embed and rank)."""
+    access rules first (whitelist, remote code, server paths), then the device, then load
+    (shared by embed and rank)."""
     constructor = dict(constructor)
-    trust = hub.as_bool(constructor.get("trust_remote_code", False), "trust_remote_code")
-    hub.check_allowed(model, trust, settings)
+    hub.as_bool(constructor.get("trust_remote_code", False), "trust_remote_code")
+    check_truncate_dim(constructor.get("truncate_dim"))
+    hub.check_allowed(model, False, settings)
+    trust = hub.remote_code(model, settings, constructor)
+    server_files.check(db, server_files.model_path(model, settings.model_store)
+                       + server_files.named_paths(constructor, "kwargs"))
+    constructor = dict(hub.without_remote_code(constructor), trust_remote_code=trust)
     device_name = device.choose(constructor.pop("device", None), settings.device)
     key = (kind, model, json.dumps(constructor, sort_keys=True, default=str), device_name)
     return cache.models.get_or_load(
@@ -63,10 +74,17 @@ def cached_model(kind, class_name, model, constructor, use_cache, settings):
         settings.cache_max_models, use_cache)
 
 
-def embed(model, texts, kwargs, settings):
+def check_truncate_dim(value):
+    """sentence-transformers slices [:truncate_dim]: -1 would silently drop the last dimension."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise errors.bad_argument("truncate_dim", "a positive integer", json.dumps(value),
+                                  hint="Pass the number of leading dimensions to keep, e.g. 128, or leave it out.")
+
+
+def embed(model, texts, kwargs, settings, db):
     """Embeddings of `texts` (a list) as a float32 numpy array, one row per text."""
     constructor, encode_kwargs, use_cache = split_kwargs(model, kwargs)
-    encoder = cached_model("embed", "SentenceTransformer", model, constructor, use_cache, settings)
+    encoder = cached_model("embed", "SentenceTransformer", model, constructor, use_cache, settings, db)
     try:
         vectors = encoder.encode(texts, **encode_kwargs)
     except (TypeError, ValueError) as e:

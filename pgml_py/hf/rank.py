@@ -3,11 +3,11 @@ from .. import errors
 from . import embed, hub
 
 
-def rank(model, query, documents, kwargs, settings):
+def rank(model, query, documents, kwargs, settings, db):
     """[(corpus_id, score, text or None)] by score, highest first; corpus_id is 0-based."""
     constructor, call_kwargs, use_cache = embed.split_kwargs(model, kwargs)
     call_kwargs.pop("show_progress_bar", None)
-    encoder = embed.cached_model("rank", "CrossEncoder", model, constructor, use_cache, settings)
+    encoder = embed.cached_model("rank", "CrossEncoder", model, constructor, use_cache, settings, db)
     return_documents = hub.as_bool(call_kwargs.get("return_documents", False), "return_documents")
     if not documents:
         return []

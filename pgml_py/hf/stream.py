@@ -9,7 +9,7 @@ import queue
 import threading
 
 from .. import errors
-from . import transform
+from . import hub, transform
 
 POLL_SECONDS = 0.1
 
@@ -42,6 +42,7 @@ def stream(task, args, text_input=None, chat_inputs=None, settings=None, check_f
         raise errors.InvalidParameter(
             'transform_stream streams text generation, not "%s"' % name,
             hint='Use {"task": "text-generation"} or "conversational", or pgml.transform.')
+    args = hub.call_args(args, None if "project" in task else task.get("model"), settings, db)
     pipe = transform.get_pipeline(task, settings, db)
     args = transform.generation_args(args, pipe)
     args.pop("cache", None)

@@ -8,7 +8,7 @@ transformers 5: seq2seq.py and question_answering.py run them with the old outpu
 import contextlib
 import json
 
-from .. import cache, device, errors, models_store
+from .. import cache, device, errors, models_store, server_files
 from . import hub
 
 # Task names PostgresML accepts that transformers spells differently.
@@ -99,14 +99,20 @@ def load_pipeline(task, settings, restored=False):
     name = normalize_task_name(task["task"])
     check_task_name(name)
     model = task.get("model")
-    trust = hub.as_bool(task.get("trust_remote_code", False), "trust_remote_code")
-    if model is not None and not restored:
-        hub.check_allowed(model, trust, settings)
-    elif trust:
+    hub.as_bool(task.get("trust_remote_code", False), "trust_remote_code")
+    if restored and hub.asks_for_remote_code(task):
+        raise errors.InsufficientPrivilege(
+            "a tuned model never runs remote code", detail="Its files come from pgml.files.",
+            hint="Remove trust_remote_code and custom_generate from the task object.")
+    if model is None and hub.asks_for_remote_code(task):
         raise errors.InvalidParameter("trust_remote_code needs a model", hint='Add "model" to the task object.')
+    if model is not None and not restored:
+        hub.check_allowed(model, False, settings)
+    trust = False if restored or model is None else hub.remote_code(model, settings, task)
     check_quantization(task)
 
-    kwargs = {k: v for k, v in task.items() if k not in OWN_KEYS}
+    kwargs = hub.without_remote_code({k: v for k, v in task.items() if k not in OWN_KEYS})
+    kwargs["trust_remote_code"] = trust  # always explicit: transformers never prompts
     if "use_auth_token" in kwargs:
         kwargs["token"] = kwargs.pop("use_auth_token")
     dtype = task.get("torch_dtype", task.get("dtype"))
@@ -125,6 +131,8 @@ def load_pipeline(task, settings, restored=False):
             'task "%s" has no model, and its default model cannot be downloaded offline' % name,
             hint='Pass a model that is in the model store: {"task": "%s", "model": "org/name"}.' % name)
 
+    if not local and not settings.huggingface_offline:
+        hub.cancellable_downloads()
     try:
         if is_chat(name):
             name = "text-generation"
@@ -153,6 +161,9 @@ def load_pipeline(task, settings, restored=False):
         raise errors.InvalidParameter("the task object has an option the pipeline does not accept: %s" % e,
                                       hint="Remove the unknown key from the task object.")
     except (OSError, ValueError) as e:
+        refused = hub.code_refused(model or name, e)
+        if refused is not None:
+            raise refused
         if model and not local:
             raise models_store.not_found(model, settings.model_store, settings.huggingface_offline, e)
         raise errors.InvalidParameter('could not create the "%s" pipeline: %s' % (name, e),
@@ -161,12 +172,21 @@ def load_pipeline(task, settings, restored=False):
 
 def load_restored(db, model_id, task, settings):
     from . import tuned
-    with tuned.restored_directory(db, model_id, settings) as path:
+    with tuned.restored_directory(db, model_id, settings) as path, tuned.damaged_files_reported(model_id):
         return load_pipeline(dict(task, model=path), settings, restored=True)
+
+
+def task_paths(task, settings):
+    """The server paths a task object names (its model, cache_dir, subfolder ...), for
+    server_files.check; a tuned project's files come from the catalog."""
+    options = {k: v for k, v in task.items() if k not in ("task", "model", "project")}
+    return (server_files.model_path(task.get("model"), settings.model_store)
+            + server_files.named_paths(options, "the task object"))
 
 
 def get_pipeline(task, settings, db=None):
     use_cache = hub.as_bool(task.get("cache", True), "cache")
+    server_files.check(db, task_paths(task, settings))  # before the cache: SET ROLE changes who asks
     device_key = task.get("device_map", task.get("device"))
     key = ("transform", json.dumps(task, sort_keys=True, default=str))  # device is in the task
     if "project" in task:  # (+) a project's deployed tuned model, e.g. {"task": ..., "project": "p"}
@@ -178,6 +198,10 @@ def get_pipeline(task, settings, db=None):
         model, load = task.get("model") or task["task"], lambda: load_pipeline(task, settings)
     return cache.models.get_or_load(key, "transform", model, str(device_key or settings.device),
                                     load, settings.cache_max_models, use_cache)
+
+
+# generate() options that count something and divide by it (num_beams 0: ZeroDivisionError).
+POSITIVE_GENERATION_ARGS = ("num_beams", "num_beam_groups", "num_return_sequences")
 
 
 def generation_args(args, pipe):
@@ -192,6 +216,10 @@ def generation_args(args, pipe):
             raise errors.InvalidParameter(
                 "%s is not supported by Hugging Face generate()" % name,
                 hint="Use repetition_penalty (1.0 = none, > 1.0 discourages repeats) instead.")
+    for name in POSITIVE_GENERATION_ARGS:
+        value = args.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise errors.bad_argument(name, "a positive integer", json.dumps(value))
     if "eos_token" in args:
         tokenizer = getattr(pipe, "tokenizer", None)
         args["eos_token_id"] = tokenizer.convert_tokens_to_ids(args.pop("eos_token"))
@@ -295,11 +323,12 @@ def run(task, args, inputs=None, chat_inputs=None, settings=None, check_for_inte
     name = normalize_task_name(task["task"])
     check_task_name(name)
     prepared = prepare_inputs(name, inputs, chat_inputs, byte_inputs)
+    args = hub.call_args(args, None if "project" in task else task.get("model"), settings, db)
     pipe = get_pipeline(task, settings, db)
     if byte_inputs is not None:
         from . import media
         prepared = media.for_pipeline(name, prepared, pipe)  # resampled to the model's rate
-    args = generation_args(args, pipe) if is_generating(name) else dict(args)
+    args = generation_args(args, pipe) if is_generating(name) else args
     args.pop("cache", None)
     if check_for_interrupts and is_generating(name):
         from transformers import StoppingCriteriaList

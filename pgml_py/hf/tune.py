@@ -8,9 +8,9 @@ import math
 import tempfile
 import time
 
-from .. import device, errors
+from .. import device, errors, server_files, signals
 from ..ml import metrics, train as ml_train
-from . import tune_data, tuned
+from . import hub, tune_data, tuned
 
 TASKS = tuple(tune_data.COLUMNS)
 CLASSIFICATION, SEQ2SEQ = tune_data.CLASSIFICATION, tune_data.SEQ2SEQ
@@ -21,6 +21,7 @@ DEFAULT_LORA = {"r": 2, "lora_alpha": 4, "lora_dropout": 0.05, "bias": "none"}
 HYPERPARAM_KEYS = ("dataset_args", "training_args", "lora", "lora_config", "tokenizer_args", "max_seq_length",
                    "prompt_template", "token", "load_in_8bit", "device_map", "model_name", "project_name")
 SECRET = "(hidden)"  # what the catalog keeps of hub tokens
+TEXT_KEYS = ("dataset_args", "prompt_template", "model_name", "project_name")  # hyperparams that are not load options
 DEFAULT_MAX_SEQ_LENGTH = 512
 
 
@@ -44,6 +45,11 @@ def check_hyperparams(hyperparams):
             raise errors.bad_argument("hyperparams.%s" % key, "a JSON object", json.dumps(hyperparams[key]))
     if not isinstance(hyperparams.get("lora", True), bool):
         raise errors.bad_argument("hyperparams.lora", "true or false", json.dumps(hyperparams["lora"]))
+    if hyperparams.get("training_args", {}).get("enable_jit_checkpoint"):
+        raise errors.InvalidParameter(
+            "training_args.enable_jit_checkpoint is not supported inside PostgreSQL",
+            detail="It replaces the server's SIGTERM handler, so pg_terminate_backend would stop working.",
+            hint="Remove it: a tune that is stopped leaves the catalog as it was; run it again.")
     length = hyperparams.get("max_seq_length")
     if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
         raise errors.bad_argument("hyperparams.max_seq_length", "a positive integer", json.dumps(length))
@@ -58,6 +64,17 @@ def catalog_hyperparams(hyperparams, model_name, project_name):
         kept["training_args"]["hub_token"] = SECRET
     kept.update(model_name=model_name, project_name=project_name)
     return kept
+
+
+def check_model(db, model_name, hyperparams, settings):
+    """Access rules before anything is written: the whitelist, remote code asked for anywhere in
+    hyperparams (tokenizer_args ...), server paths; returns the trust_remote_code to load with."""
+    hub.check_allowed(model_name, False, settings)
+    trust = hub.remote_code(model_name, settings, hyperparams)
+    options = {k: v for k, v in hyperparams.items() if k not in TEXT_KEYS}
+    server_files.check(db, server_files.model_path(model_name, settings.model_store)
+                       + server_files.named_paths(options, "hyperparams"))
+    return trust
 
 
 def previous_model_name(db, project_id):
@@ -86,6 +103,7 @@ def tune(db, project_name, task=None, relation_name=None, y_column_name=None, mo
     if not model_name:
         raise errors.InvalidParameter("pgml.tune needs a model_name to fine-tune",
                                       hint="Pass model_name => 'org/name' (a hub name or a model in the model store).")
+    trust = check_model(db, model_name, hyperparams, settings)
     dataset_args = hyperparams.get("dataset_args", {})
     names = tune_data.column_names(task, dataset_args, y_column_name)
 
@@ -108,9 +126,9 @@ def tune(db, project_name, task=None, relation_name=None, y_column_name=None, mo
         db.execute("INSERT INTO pgml.logs (model_id, project_id, logs) VALUES ($1, $2, $3::jsonb)",
                    [model_id, project_id, json.dumps(record)], ["int8", "int8", "text"])
 
-    with tempfile.TemporaryDirectory(prefix="pgml-tune-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="pgml-tune-") as workdir, signals.preserved():
         model_metrics, files = fine_tune(task, model_name, hyperparams, rows, workdir, settings,
-                                         notice, log_step, check_for_interrupts)
+                                         notice, log_step, check_for_interrupts, trust)
     ml_train.store_files(db, model_id, files)
     db.execute("UPDATE pgml.models SET status = 'successful', metrics = $2::jsonb WHERE id = $1",
                [model_id, json.dumps(model_metrics)], ["int8", "text"])
@@ -123,14 +141,16 @@ def tune(db, project_name, task=None, relation_name=None, y_column_name=None, mo
 
 # ---- training ----------------------------------------------------------------------------
 
-def fine_tune(task, model_name, hyperparams, rows, workdir, settings, notice, log_step, check_for_interrupts):
-    """Trains; returns (metrics, [(file path, bytes)]) of the model to store."""
+def fine_tune(task, model_name, hyperparams, rows, workdir, settings, notice, log_step, check_for_interrupts,
+              trust=False):
+    """Trains; returns (metrics, [(file path, bytes)]) of the model to store. trust: the
+    trust_remote_code check_model decided (never stored: a restore decides again)."""
     import torch
     torch.set_num_threads(settings.omp_num_threads)
     lora = hyperparams.get("lora", True)
-    load_options = {k: hyperparams[k] for k in ("token", "tokenizer_args", "device_map", "load_in_8bit")
-                    if k in hyperparams}
-    model, tokenizer = tuned.load_base(task, model_name, load_options, settings, rows.classes)
+    load_options = hub.without_remote_code({k: hyperparams[k] for k in ("token", "tokenizer_args", "device_map",
+                                                                         "load_in_8bit") if k in hyperparams})
+    model, tokenizer = tuned.load_base(task, model_name, load_options, settings, rows.classes, trust)
     if lora:
         model = with_lora(model, task, hyperparams.get("lora_config", {}))
     max_length = hyperparams.get("max_seq_length") or min(tokenizer.model_max_length or DEFAULT_MAX_SEQ_LENGTH,

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 
-from .. import device, errors, models_store
+from .. import device, errors, models_store, server_files
 from . import hub
 
 META_FILE = "pgml_tune.json"
@@ -36,15 +36,20 @@ def label_config(classes):
             "label2id": {name: i for i, name in enumerate(names)}, "ignore_mismatched_sizes": True}
 
 
-def load_base(task, model_name, options, settings, classes=None):
-    """(model, tokenizer) of `model_name` for the task: the model store first, then the hub."""
+def load_base(task, model_name, options, settings, classes=None, trust=False):
+    """(model, tokenizer) of `model_name` for the task: the model store first, then the hub.
+    trust: the trust_remote_code decided by the caller (pgml.tune's hyperparams and the settings,
+    or for a restore the settings alone); any flag in options is ignored."""
     hub.check_allowed(model_name, False, settings)
     path = models_store.resolve(model_name, settings.model_store)
     local = path != model_name
-    kwargs = {}
+    options = hub.without_remote_code(options)
+    kwargs = {"trust_remote_code": bool(trust)}
     if not local:
         kwargs["cache_dir"] = models_store.hub_cache_dir(settings.model_store)
         kwargs["local_files_only"] = settings.huggingface_offline
+        if not settings.huggingface_offline:
+            hub.cancellable_downloads()
     if options.get("token"):
         kwargs["token"] = options["token"]
     tokenizer_kwargs = dict(kwargs, **options.get("tokenizer_args", {}))
@@ -63,6 +68,9 @@ def load_base(task, model_name, options, settings, classes=None):
         raise errors.MissingDependency("loading %s needs a package that is not installed: %s" % (model_name, e),
                                        hint="Install it into the pgml venv, or drop the option (load_in_8bit).")
     except (OSError, ValueError) as e:
+        refused = hub.code_refused(model_name, e)
+        if refused is not None:
+            raise refused
         if not local:
             raise models_store.not_found(model_name, settings.model_store, settings.huggingface_offline, e)
         raise errors.InvalidParameter('could not load model "%s" for %s: %s' % (model_name, task, e),
@@ -127,8 +135,8 @@ def write_files(db, model_id, directory):
     for path, data in files.items():
         target = os.path.realpath(os.path.join(root, path))
         if not target.startswith(root + os.sep) or path.endswith((".bin", ".pt", ".pth", ".pkl", ".pickle")):
-            raise errors.DataError('model %d has a file pgml will not load: "%s"' % (model_id, path),
-                                   hint="pgml.files rows of tuned models hold safetensors and JSON only; tune again.")
+            raise errors.DataCorrupted('model %d has a file pgml will not load: "%s"' % (model_id, path),
+                                       hint="pgml.files rows of tuned models hold safetensors and JSON only; tune again.")
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as f:
             f.write(data)
@@ -139,33 +147,47 @@ def write_files(db, model_id, directory):
                                hint="Tune the project again.") from None
 
 
-def load_tuned(directory, meta, settings):
-    """(model, tokenizer) from a directory written by write_files."""
+def load_tuned(db, directory, meta, settings):
+    """(model, tokenizer) from a directory written by write_files. Nothing stored turns remote
+    code on: the directory's own files never run code, and the base model runs its code only when
+    an administrator listed it by name in pgml.huggingface_trust_remote_code_whitelist. The base
+    model and stored load options are checked for server paths as the caller."""
     from transformers import AutoTokenizer
     task = meta["task"]
     if meta.get("lora"):
         from peft import PeftModel
-        base, _ = load_base(task, meta["base_model"], meta.get("load", {}), settings, meta.get("classes"))
+        options = meta.get("load") if isinstance(meta.get("load"), dict) else {}
+        server_files.check(db, server_files.model_path(meta["base_model"], settings.model_store, "the base model")
+                           + server_files.named_paths(options, "the stored load options"))
+        base, _ = load_base(task, meta["base_model"], options, settings, meta.get("classes"),
+                            trust=hub.trusts_by_name(meta["base_model"], settings))
         model = PeftModel.from_pretrained(base, directory).merge_and_unload()
     else:
         kwargs = label_config(meta["classes"]) if task in CLASSIFICATION else {}
         kwargs.pop("ignore_mismatched_sizes", None)
-        model = model_class(task).from_pretrained(directory, use_safetensors=True, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(directory)
+        model = model_class(task).from_pretrained(directory, use_safetensors=True, trust_remote_code=False, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
     return model, tokenizer
+
+
+@contextlib.contextmanager
+def damaged_files_reported(model_id):
+    """A load of what pgml.files holds that fails on its contents (a pickle or other bytes where
+    safetensors should be, broken JSON) is XX001 data_corrupted."""
+    from safetensors import SafetensorError
+    try:
+        yield
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:
+        raise errors.DataCorrupted("model %d could not be restored: %s: %s" % (model_id, type(e).__name__, e),
+                                   hint="Its files in pgml.files are damaged, or its base model changed; tune again.") from None
 
 
 def restore(db, model_id, settings):
     """The Tuned model of model_id, loaded from pgml.files (the caller caches it)."""
     with tempfile.TemporaryDirectory(prefix="pgml-tuned-") as directory:
         meta = write_files(db, model_id, directory)
-        try:
-            model, tokenizer = load_tuned(directory, meta, settings)
-        except errors.PgmlError:
-            raise
-        except (OSError, ValueError, KeyError, RuntimeError) as e:
-            raise errors.DataError("model %d could not be restored: %s: %s" % (model_id, type(e).__name__, e),
-                                   hint="Its files in pgml.files are damaged, or its base model changed; tune again.")
+        with damaged_files_reported(model_id):
+            model, tokenizer = load_tuned(db, directory, meta, settings)
     model.to(device.choose(None, settings.device))
     model.eval()
     return Tuned(meta, model, tokenizer)
@@ -192,7 +214,8 @@ def restored_directory(db, model_id, settings):
     try:
         meta = write_files(db, model_id, directory)
         if meta.get("lora"):
-            model, tokenizer = load_tuned(directory, meta, settings)
+            with damaged_files_reported(model_id):
+                model, tokenizer = load_tuned(db, directory, meta, settings)
             shutil.rmtree(directory)
             os.makedirs(directory)
             model.save_pretrained(directory)
@@ -249,6 +272,10 @@ class Tuned:
             raise errors.InvalidParameter("pgml.generate is for generation tasks; this project is %s"
                                           % self.task.replace("_", "-"),
                                           hint="Use pgml.predict(project, text) for classifiers.")
+        if hub.asks_for_remote_code(config):
+            raise errors.InsufficientPrivilege(
+                "a tuned model never runs remote code",
+                hint="Remove trust_remote_code and custom_generate from the config.")
         config = generation_args(config, self)
         if check_for_interrupts is not None:
             from transformers import StoppingCriteriaList

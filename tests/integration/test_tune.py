@@ -151,7 +151,7 @@ def test_a_tampered_pickle_file_is_refused(classifier, server):
         with pytest.raises(psycopg.Error) as info:
             c.execute("SELECT pgml.predict('tune_sentiment', 'the cat')")
         c.rollback()
-    assert info.value.sqlstate == "22000" and "will not load" in str(info.value)
+    assert info.value.sqlstate == "XX001" and "will not load" in str(info.value)  # data_corrupted
 
 
 def test_full_fine_tuning_of_a_text_pair_classifier(server, models, tables, conn):
