@@ -25,7 +25,8 @@ export PG_CONFIG PGML_VENV PGML_MODEL_STORE
 
 # PL/Python's own site-packages (Debian's /usr/bin/python3): 1.1's shims import pgml_bootstrap
 # from there, so the SQL scripts hold no install-time path.
-PLPYTHON_SITE := $(shell /usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])')
+# Evaluated when used, after `system` has installed Debian's python3 on a bare machine.
+PLPYTHON_SITE = $(shell /usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])')
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
@@ -55,6 +56,7 @@ build/pgml_bootstrap.py: bootstrap/pgml_bootstrap.py FORCE
 # Beside the scripts (1.0's shims append the extension directory to sys.path) and in PL/Python's
 # site-packages (1.1's shims just import it).
 install-bootstrap: build/pgml_bootstrap.py
+	@test -n "$(PLPYTHON_SITE)" || { echo "install-bootstrap: /usr/bin/python3 (PL/Python's interpreter) is missing" >&2; exit 1; }
 	install -m 644 build/pgml_bootstrap.py $(PLPYTHON_SITE)/pgml_bootstrap.py
 	/usr/bin/python3 -m py_compile $(PLPYTHON_SITE)/pgml_bootstrap.py
 

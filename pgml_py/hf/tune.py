@@ -80,7 +80,7 @@ def check_model(db, model_name, hyperparams, settings):
 def previous_model_name(db, project_id):
     rows = db.execute("""SELECT hyperparams->>'model_name' AS name FROM pgml.models
                          WHERE project_id = $1 AND algorithm = 'transformers'
-                         ORDER BY created_at DESC, id DESC LIMIT 1""", [project_id], ["int8"])
+                         ORDER BY id DESC LIMIT 1""", [project_id], ["int8"])
     return rows[0]["name"] if rows else None
 
 
