@@ -141,7 +141,7 @@ def chosen_venv(plpy):
     """pgml.venv if set, else the venv make install built. Only a superuser or the server's
     configuration may point the server at other code: pgml.venv is defined superuser-only before
     it is read, which drops a value a non-superuser set (connection options included)."""
-    define_setting("pgml.venv", "string", "", "venv to import pgml_py from; empty = the one make install built", True)
+    define_setting("pgml.venv", "string", "", "venv to import from; empty = the one make install built", True)
     return (setting("pgml.venv") or "").strip('"') or INSTALLED_VENV
 
 

@@ -1,5 +1,6 @@
 """Errors the core raises. Each carries the SQLSTATE, detail and hint the SQL edge reports,
 so a client gets a specific code (never PL/Python's generic XX000) and a way to fix it."""
+import json
 
 
 class PgmlError(Exception):
@@ -77,3 +78,9 @@ def bad_argument(name, expected, got, hint=None):
     """The "must be X. Got Y instead." pattern of conventions.md."""
     return InvalidParameter("%s must be %s. Got %s instead." % (name, expected, got),
                             hint=hint or "Pass %s as %s." % (name, expected))
+
+
+def check_positive_int(name, value, hint=None):
+    """A JSON option that must be absent or an integer >= 1 (true is not 1)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise bad_argument(name, "a positive integer", json.dumps(value), hint=hint)

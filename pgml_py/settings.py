@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from . import errors
 
 # name: (type, default, description); README's settings table documents the same rows.
+# pgml_bootstrap defines pgml.venv itself, with this row's text, before pgml_py can be imported.
 SETTINGS = {
     "pgml.venv": ("string", "", "venv to import from; empty = the one make install built"),
     "pgml.model_store": ("string", None, "directory of saved models found by hub name"),

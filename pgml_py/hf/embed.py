@@ -60,7 +60,9 @@ def cached_model(kind, class_name, model, constructor, use_cache, settings, db):
     (shared by embed and rank)."""
     constructor = dict(constructor)
     hub.as_bool(constructor.get("trust_remote_code", False), "trust_remote_code")
-    check_truncate_dim(constructor.get("truncate_dim"))
+    # sentence-transformers slices [:truncate_dim]: -1 would silently drop the last dimension
+    errors.check_positive_int("truncate_dim", constructor.get("truncate_dim"),
+                              hint="Pass the number of leading dimensions to keep, e.g. 128, or leave it out.")
     hub.check_allowed(model, False, settings)
     trust = hub.remote_code(model, settings, constructor)
     server_files.check(db, server_files.model_path(model, settings.model_store)
@@ -72,13 +74,6 @@ def cached_model(kind, class_name, model, constructor, use_cache, settings, db):
         key, kind, model, device_name,
         lambda: load(model, constructor, device_name, settings, class_name),
         settings.cache_max_models, use_cache)
-
-
-def check_truncate_dim(value):
-    """sentence-transformers slices [:truncate_dim]: -1 would silently drop the last dimension."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise errors.bad_argument("truncate_dim", "a positive integer", json.dumps(value),
-                                  hint="Pass the number of leading dimensions to keep, e.g. 128, or leave it out.")
 
 
 def embed(model, texts, kwargs, settings, db):

@@ -217,9 +217,7 @@ def generation_args(args, pipe):
                 "%s is not supported by Hugging Face generate()" % name,
                 hint="Use repetition_penalty (1.0 = none, > 1.0 discourages repeats) instead.")
     for name in POSITIVE_GENERATION_ARGS:
-        value = args.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise errors.bad_argument(name, "a positive integer", json.dumps(value))
+        errors.check_positive_int(name, args.get(name))
     if "eos_token" in args:
         tokenizer = getattr(pipe, "tokenizer", None)
         args["eos_token_id"] = tokenizer.convert_tokens_to_ids(args.pop("eos_token"))

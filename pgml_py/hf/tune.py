@@ -50,9 +50,7 @@ def check_hyperparams(hyperparams):
             "training_args.enable_jit_checkpoint is not supported inside PostgreSQL",
             detail="It replaces the server's SIGTERM handler, so pg_terminate_backend would stop working.",
             hint="Remove it: a tune that is stopped leaves the catalog as it was; run it again.")
-    length = hyperparams.get("max_seq_length")
-    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
-        raise errors.bad_argument("hyperparams.max_seq_length", "a positive integer", json.dumps(length))
+    errors.check_positive_int("hyperparams.max_seq_length", hyperparams.get("max_seq_length"))
 
 
 def catalog_hyperparams(hyperparams, model_name, project_name):

@@ -3,6 +3,7 @@ grant needed; each role sees and changes only its own projects and what hangs of
 the catalog and through every function; admin roles see everything; objects a role plants in a
 schema cannot capture a superuser's pgml call. Real roles, real models, the real server."""
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def tiny_gpt2():
     """A tiny GPT-2 in the model store, found by its hub name: what a DBA does to offer a model."""
     path = MODEL_STORE / TINY_GPT2
     tiny_pipelines.gpt2(path)
-    shutil.os.system("chmod -R a+rX %s" % MODEL_STORE)
+    subprocess.run(["chmod", "-R", "a+rX", str(MODEL_STORE)], check=True)
     yield TINY_GPT2
     shutil.rmtree(path.parent, ignore_errors=True)
 
