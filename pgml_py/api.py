@@ -17,7 +17,8 @@ def current_settings():
 
 
 def entry(fn):
-    """Reports errors the SQL way; plpy's own errors (SPI, cancel) pass through untouched."""
+    """Reports errors the SQL way; plpy's own errors (SPI, cancel) pass through, but for the
+    ones users meet (permissions, read-only) with pgml's message and a hint."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -26,8 +27,11 @@ def entry(fn):
             raise e.error from None
         except errors.PgmlError as e:
             db.report(e)
-        except db.database_errors():
-            raise
+        except db.database_errors() as e:
+            wrapped = db.user_facing(e, fn.__name__)
+            if wrapped is None:
+                raise
+            db.report(wrapped)
         except (ValueError, TypeError) as e:
             db.report(errors.InvalidParameter(
                 "%s: %s" % (fn.__name__, e), detail=type(e).__name__,

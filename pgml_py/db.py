@@ -63,6 +63,28 @@ def database_errors():
     return (plpy.Error, plpy.Fatal, plpy.SPIError)
 
 
+# Database errors users meet inside pgml calls: SQLSTATE -> (message, hint). {error} is the
+# server's message, {function} the pgml function. Any other (a cancel included) passes through.
+_USER_FACING = {
+    "42501": ("{error}", "The object belongs to another role: ask its owner or a superuser "
+                         "(pgml.grant_usage gives a role what pgml's own functions need)."),
+    "25006": ("pgml.{function} writes the catalog and must run on the primary: {error}",
+              "Connect to the primary, outside a READ ONLY transaction."),
+}
+
+
+def user_facing(error, function):
+    """A PgmlError with pgml's message and a hint for an SPI error users meet (a permission
+    denied, a write on a standby), else None: PL/Python would show it as
+    "spiexceptions.X: ..." with no hint."""
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate not in _USER_FACING:
+        return None
+    message, hint = _USER_FACING[sqlstate]
+    return errors.PgmlError(message.format(error=str(error).strip(), function=function), hint=hint,
+                            sqlstate=sqlstate)
+
+
 def report(error):
     """Raises a PgmlError as a PostgreSQL ERROR with its SQLSTATE, detail and hint."""
     kwargs = {"sqlstate": error.sqlstate}

@@ -215,3 +215,21 @@ def test_the_newest_deployment_wins_whatever_the_time_zone(roles, app_models):
         assert deployed == models[0]
         overview = utc.execute("SELECT algorithm FROM pgml.overview WHERE name = 'sec_app_project' LIMIT 1").fetchone()[0]
         assert overview == "linear"
+
+
+def test_database_errors_inside_pgml_carry_a_hint(roles, app_models):
+    """A permission denied or a write in a read-only transaction, raised by SPI inside pgml,
+    reaches the client with pgml's message, a hint and its own SQLSTATE (not spiexceptions.X)."""
+    with roles["app"].connect() as c:
+        c.execute("SET client_min_messages = warning")
+        c.execute("SELECT pgml.load_dataset('wine')")
+    with roles["bob"].connect() as c:
+        e = sql_error(c, "SELECT pgml.load_dataset('wine')")  # app's pgml.wine: bob may not drop it
+        assert e.sqlstate == "42501" and "spiexceptions" not in str(e), str(e)
+        assert "must be owner" in e.diag.message_primary and "another role" in e.diag.message_hint
+        c.execute("BEGIN READ ONLY")
+        with pytest.raises(psycopg.Error) as info:
+            c.execute("SELECT * FROM pgml.train('sec_bob_ro', 'regression', 'pgml.wine', 'alcohol')")
+        c.execute("ROLLBACK")
+        e = info.value
+        assert e.sqlstate == "25006" and "must run on the primary" in str(e) and e.diag.message_hint
