@@ -133,12 +133,17 @@ def test_target_and_ordinal_encodings_train_and_predict(conn, table):
 
 
 def resolved(conn, call):
-    """The function a call resolves to (api.md §4), read from a view's dependencies."""
+    """The function a call resolves to (api.md §4), read from a view's dependencies. The view is
+    dropped at once: a temporary view left to the backend's exit, which runs after the client
+    has disconnected, made the table fixture's DROP fail now and then."""
     view = "pg_temp.res_%s" % uuid.uuid4().hex[:8]
     conn.execute("CREATE VIEW %s AS SELECT %s" % (view, call))
-    return [r[0] for r in conn.execute(
-        """SELECT d.refobjid::regprocedure::text FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
-           WHERE r.ev_class = %s::regclass AND d.refclassid = 'pg_proc'::regclass""", (view,))]
+    try:
+        return [r[0] for r in conn.execute(
+            """SELECT d.refobjid::regprocedure::text FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+               WHERE r.ev_class = %s::regclass AND d.refclassid = 'pg_proc'::regclass""", (view,))]
+    finally:
+        conn.execute("DROP VIEW %s" % view)
 
 
 def test_overload_resolution(conn, table, expect_error):

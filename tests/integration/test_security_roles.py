@@ -217,14 +217,14 @@ def test_the_newest_deployment_wins_whatever_the_time_zone(roles, app_models):
         assert overview == "linear"
 
 
-def test_database_errors_inside_pgml_carry_a_hint(roles, app_models):
+def test_database_errors_inside_pgml_carry_a_hint(server, roles, app_models):
     """A permission denied or a write in a read-only transaction, raised by SPI inside pgml,
     reaches the client with pgml's message, a hint and its own SQLSTATE (not spiexceptions.X)."""
-    with roles["app"].connect() as c:
+    with server.connect() as c:
         c.execute("SET client_min_messages = warning")
-        c.execute("SELECT pgml.load_dataset('wine')")
+        c.execute("SELECT pgml.load_dataset('wine')")  # owned by the superuser
     with roles["bob"].connect() as c:
-        e = sql_error(c, "SELECT pgml.load_dataset('wine')")  # app's pgml.wine: bob may not drop it
+        e = sql_error(c, "SELECT pgml.load_dataset('wine')")  # bob may not drop it
         assert e.sqlstate == "42501" and "spiexceptions" not in str(e), str(e)
         assert "must be owner" in e.diag.message_primary and "another role" in e.diag.message_hint
         c.execute("BEGIN READ ONLY")
