@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what pgml needs from Debian (PL/Python, server headers, venv support) and builds
+# Installs what pgml needs from Debian (PL/Python, server headers, venv support, pgbouncer) and builds
 # pgvector from Debian's source package when the server lacks it. Idempotent and quick when
 # everything is already there: it checks before it touches apt.
 set -euo pipefail
 
 PG_CONFIG=${PG_CONFIG:-pg_config}
 PG_MAJOR=$("$PG_CONFIG" --version | sed -E 's/[^0-9]*([0-9]+).*/\1/')
-PACKAGES=("postgresql-plpython3-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" python3-venv python3-dev make gcc)
+# pgbouncer: the pooler of the README's production section and of tests/integration/test_pgbouncer.py
+# (never started by apt here; the test starts its own).
+PACKAGES=("postgresql-plpython3-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" python3-venv python3-dev make gcc pgbouncer)
 
 log() { echo "install-system: $*"; }
 
