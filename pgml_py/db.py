@@ -73,6 +73,10 @@ _USER_FACING = {
 }
 
 
+# Entry points whose SQL function has another name (pgml.deploy(model_id) is api.deploy_model).
+_SQL_NAMES = {"deploy_model": "deploy"}
+
+
 def user_facing(error, function):
     """A PgmlError with pgml's message and a hint for an SPI error users meet (a permission
     denied, a write on a standby), else None: PL/Python would show it as
@@ -81,6 +85,7 @@ def user_facing(error, function):
     if sqlstate not in _USER_FACING:
         return None
     message, hint = _USER_FACING[sqlstate]
+    function = _SQL_NAMES.get(function, function)
     return errors.PgmlError(message.format(error=str(error).strip(), function=function), hint=hint,
                             sqlstate=sqlstate)
 
