@@ -634,7 +634,10 @@ $$ LANGUAGE plpython3u VOLATILE STRICT;
 ------------------------------------------------------------------------------------------
 -- predict and friends (api.md §9), array forms: raw features, row-major. PARALLEL UNSAFE,
 -- unlike PostgresML: they read the catalog, and PL/Python cannot query inside a parallel
--- plan (every query is a subtransaction), so a parallel plan would fail.
+-- plan (every query is a subtransaction), so a parallel plan would fail. STABLE, unlike
+-- PostgresML's IMMUTABLE: the result depends on the deployment the statement's snapshot sees,
+-- and an IMMUTABLE call with constant arguments is folded into a prepared plan, which then
+-- keeps predicting with the model deployed when it was planned.
 ------------------------------------------------------------------------------------------
 DO $do$
 DECLARE
@@ -643,7 +646,7 @@ DECLARE
 CREATE OR REPLACE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].%4$s
-$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp$shim$;
+$py$ LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp$shim$;
 BEGIN
     -- predict(project_name, features) for each array type PostgresML takes, plus (+) NUMERIC[]
     FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION', 'SMALLINT', 'INT', 'BIGINT', 'BOOLEAN', 'NUMERIC'] LOOP
@@ -704,15 +707,15 @@ $$ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalo
 CREATE OR REPLACE FUNCTION pgml._predict_row(project_name TEXT, model_id BIGINT, "row" JSON) RETURNS REAL AS $py$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].predict_row(project_name, model_id, row)
-$py$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$py$ LANGUAGE plpython3u STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.predict(project_name TEXT, "row" ANYELEMENT) RETURNS REAL AS $$
 SELECT pgml._predict_row(project_name, NULL::BIGINT, pgml._row_json($2))
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.predict(model_id BIGINT, "row" ANYELEMENT) RETURNS REAL AS $$
 SELECT pgml._predict_row(NULL::TEXT, model_id, pgml._row_json($2))
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/70-tune.sql
 ------------------------------------------------------------------------------------------
 -- tune / generate (api.md §10): fine-tune a Hugging Face model on a table (LoRA adapters by
@@ -748,7 +751,7 @@ CREATE OR REPLACE FUNCTION pgml.generate(
 ) RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].generate(project_name, [inputs], config)[0]
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.generate(
     project_name TEXT,                              -- a tuned generation project (its deployed model)
@@ -757,14 +760,14 @@ CREATE OR REPLACE FUNCTION pgml.generate(
 ) RETURNS TEXT[] AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].generate(project_name, inputs, config)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- (+) pgml.predict(project, 'some text') for a classifier made by pgml.tune: the class (its value
 -- when the class column is numeric, else its index in the sorted classes). Without this overload
 -- an untyped literal is ambiguous among predict's array and row forms.
 CREATE OR REPLACE FUNCTION pgml.predict(project_name TEXT, "text" TEXT) RETURNS REAL AS $$
 SELECT pgml._predict_row(project_name, NULL::BIGINT, pg_catalog.to_json("text"))
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/75-views.sql
 ------------------------------------------------------------------------------------------
 -- Catalog views (api.md §2). security_invoker: each role sees through them only the rows the

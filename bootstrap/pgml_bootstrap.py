@@ -27,6 +27,21 @@ _server.GetConfigOptionResetString.argtypes = [ctypes.c_char_p]
 _server.superuser.restype = ctypes.c_bool
 _server.IsInParallelMode.restype = ctypes.c_bool
 _server.GetCurrentStatementStartTimestamp.restype = ctypes.c_int64
+_server.ActiveSnapshotSet.restype = ctypes.c_bool
+_server.GetActiveSnapshot.restype = ctypes.c_void_p
+# miscadmin.h: set by the SIGINT/SIGTERM handlers (cancel, statement_timeout, terminate).
+_interrupt_pending = ctypes.c_int.in_dll(_server, "InterruptPending")
+
+
+class _Snapshot(ctypes.Structure):
+    """The leading fields of SnapshotData (utils/snapshot.h), the same in PostgreSQL 13 to 17."""
+    _fields_ = [("snapshot_type", ctypes.c_int), ("xmin", ctypes.c_uint32), ("xmax", ctypes.c_uint32),
+                ("xip", ctypes.c_void_p), ("xcnt", ctypes.c_uint32), ("subxip", ctypes.c_void_p),
+                ("subxcnt", ctypes.c_int32), ("suboverflowed", ctypes.c_bool),
+                ("takenDuringRecovery", ctypes.c_bool), ("copied", ctypes.c_bool), ("curcid", ctypes.c_uint32)]
+
+
+_SNAPSHOT_LAYOUT_KNOWN = 13 <= int(_server.GetConfigOption(b"server_version_num", True, False) or 0) // 10000 <= 17
 
 # GucContext (utils/guc.h): who may set a variable.
 PGC_SUSET, PGC_USERSET = 5, 6
@@ -73,12 +88,30 @@ def statement_started():
     return _server.GetCurrentStatementStartTimestamp()
 
 
-def define_setting(name, kind, default, description, superuser_only):
+def interrupt_pending():
+    """True when a cancel, statement_timeout or terminate waits for CHECK_FOR_INTERRUPTS: lets
+    pgml check between batches for the price of reading one variable."""
+    return bool(_interrupt_pending.value)
+
+
+def snapshot_identity():
+    """What decides which committed rows the active snapshot sees: equal values mean the same
+    visible catalog (for a fixed xmax, the in-progress list only shrinks, so its length tells it;
+    curcid tells this transaction's own writes apart). None when it cannot be read (no active
+    snapshot, or a server whose SnapshotData layout is not known here)."""
+    if not _SNAPSHOT_LAYOUT_KNOWN or not _server.ActiveSnapshotSet():
+        return None
+    snap = _Snapshot.from_address(_server.GetActiveSnapshot())
+    return (snap.xmin, snap.xmax, snap.xcnt, snap.subxcnt, snap.suboverflowed, snap.curcid)
+
+
+def define_setting(name, kind, default, description, superuser_only, check=None):
     """Declares a pgml.* setting as a real one in this backend: SHOW lists it, PostgreSQL checks
     bool and int values, and a superuser_only one takes effect only from the configuration files,
     ALTER SYSTEM, the command line or a superuser (SET, ALTER ROLE/DATABASE SET). A value that a
     non-superuser set before (SET, set_config, connection options) is dropped here with
-    PostgreSQL's WARNING "permission denied to set parameter"; a later SET is an ERROR."""
+    PostgreSQL's WARNING "permission denied to set parameter"; a later SET is an ERROR.
+    check (string settings): value -> None to accept, or a hint to refuse it (22023)."""
     if name in _defined:
         return
     context = PGC_SUSET if superuser_only else PGC_USERSET

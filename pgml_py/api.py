@@ -51,9 +51,10 @@ def startup(model_store_default):
     """Runs once per backend from pgml_bootstrap.boot(), before any heavy import."""
     settings_module.install_defaults["pgml.model_store"] = model_store_default
     db.define_settings(settings_module.definitions())
+    from . import interrupts
     from .hf import hub
     hub.configure_environment(current_settings())
-    hub.check_for_interrupts = db.check_for_interrupts
+    interrupts.check = db.check_for_interrupts
 
 
 def parse_kwargs(kwargs, name="kwargs"):

@@ -21,7 +21,11 @@ class Entry:
 
 
 def approximate_bytes(obj):
-    """Bytes of a torch module's parameters and buffers (a pipeline's or wrapper's model)."""
+    """Bytes of a torch module's parameters and buffers (a pipeline's or wrapper's model), or
+    what the object says it holds (`size_bytes`: a classic model's serialized size)."""
+    size = getattr(obj, "size_bytes", None)
+    if isinstance(size, int):
+        return size
     module = getattr(obj, "model", obj)
     total = 0
     for attr in ("parameters", "buffers"):
@@ -29,6 +33,15 @@ def approximate_bytes(obj):
         if callable(tensors):
             total += sum(t.numel() * t.element_size() for t in tensors())
     return total
+
+
+def actual_device(obj, fallback):
+    """Where a loaded object really runs: a pipeline's or model's torch device, else fallback."""
+    for candidate in (obj, getattr(obj, "model", None)):
+        where = getattr(candidate, "device", None)
+        if where is not None and not callable(where):
+            return str(where)
+    return fallback
 
 
 class ModelCache:
@@ -47,15 +60,18 @@ class ModelCache:
 
     def get_or_load(self, key, kind, model, device, load, max_models, use_cache=True):
         """The cached object for key, else load() it; keeps at most max_models (LRU). Libraries
-        that replace PostgreSQL's signal handlers while loading get them put back."""
+        that replace PostgreSQL's signal handlers while loading get them put back. device None:
+        read from the loaded object (where it really runs)."""
         value = self.lookup(key)
         if value is not None:
             return value
-        from . import signals
+        from . import interrupts, signals
         with signals.preserved():
-            value = load()
+            value = interrupts.watch(load())
+        interrupts.point()  # a cancel that came during the load (the first import of torch) acts now
         if use_cache:
-            self._entries[key] = Entry(kind, model, device, value, approximate_bytes(value))
+            where = device if device is not None else actual_device(value, "cpu")
+            self._entries[key] = Entry(kind, model, where, value, approximate_bytes(value))
             self.evict(max_models)
         return value
 

@@ -47,13 +47,22 @@ def statement_started():
     return pgml_bootstrap.statement_started()
 
 
+def statement_view():
+    """Identifies what the running statement's snapshot sees, read without a query: equal values
+    mean the same committed catalog. Each statement of a query string, DO block or function
+    (read committed) takes a snapshot of its own. None when it cannot be told: query every time."""
+    snapshot = pgml_bootstrap.snapshot_identity()
+    return None if snapshot is None else (pgml_bootstrap.statement_started(),) + snapshot
+
+
 def notice(message):
     _plpy().notice(message)
 
 
 def check_for_interrupts():
-    """Lets a pending cancel or statement_timeout fire (the executor checks for interrupts)."""
-    if not pgml_bootstrap.in_parallel_mode():
+    """Lets a pending cancel, statement_timeout or terminate fire (the executor checks for
+    interrupts). Reads one flag when none is pending, so it can run between any two batches."""
+    if pgml_bootstrap.interrupt_pending() and not pgml_bootstrap.in_parallel_mode():
         _plpy().execute("SELECT 1")
 
 

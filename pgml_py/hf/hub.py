@@ -1,10 +1,9 @@
 """Model access rules shared by every Hugging Face entry point (api.md §5 "Checks first"),
 the hub environment applied before transformers is imported, and downloads a cancel can stop."""
 import os
-import threading
 import time
 
-from .. import errors
+from .. import errors, interrupts
 
 # Keys that make transformers import Python code from a model folder or a hub repository:
 # trust_remote_code anywhere (from_pretrained, pipeline, generate) and generate()'s
@@ -125,27 +124,16 @@ def configure_environment(settings):
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     if settings.huggingface_offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
-    threads = str(settings.omp_num_threads)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = threads
+    if settings.omp_num_threads > 0:  # 0 (automatic): each call sets its own count (threads.py)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = str(settings.omp_num_threads)
 
 
 # ---- downloads a cancel can stop ----------------------------------------------------------
 
-check_for_interrupts = None  # db.check_for_interrupts, set by api.startup
 RETRY_POLL_SECONDS = 0.05
 _downloads_hooked = False
-
-
-def interrupt_point():
-    """Raises errors.Interrupted with the database's cancel ERROR when one is pending (main
-    thread only: a download thread must never query)."""
-    if check_for_interrupts is None or threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        check_for_interrupts()
-    except Exception as e:  # the cancel (statement_timeout, pg_cancel_backend) as plpy raised it
-        raise errors.Interrupted(e) from None
+interrupt_point = interrupts.point
 
 
 class CancellableClock:

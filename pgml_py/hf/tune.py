@@ -5,10 +5,9 @@ pgml.files, a pgml.logs row per logging step, automatic deploy. Everything happe
 caller's transaction, so a tune that fails or is cancelled leaves the catalog as it was."""
 import json
 import math
-import tempfile
 import time
 
-from .. import device, errors, server_files, signals
+from .. import device, errors, server_files, signals, workdirs
 from ..ml import metrics, train as ml_train
 from . import hub, tune_data, tuned
 
@@ -23,6 +22,7 @@ HYPERPARAM_KEYS = ("dataset_args", "training_args", "lora", "lora_config", "toke
 SECRET = "(hidden)"  # what the catalog keeps of hub tokens
 TEXT_KEYS = ("dataset_args", "prompt_template", "model_name", "project_name")  # hyperparams that are not load options
 DEFAULT_MAX_SEQ_LENGTH = 512
+WORKDIR_PREFIX = "pgml-tune-"  # the Trainer's checkpoints and the saved model, in the server's temp dir
 
 
 def normalize_task(task):
@@ -124,7 +124,8 @@ def tune(db, project_name, task=None, relation_name=None, y_column_name=None, mo
         db.execute("INSERT INTO pgml.logs (model_id, project_id, logs) VALUES ($1, $2, $3::jsonb)",
                    [model_id, project_id, json.dumps(record)], ["int8", "int8", "text"])
 
-    with tempfile.TemporaryDirectory(prefix="pgml-tune-") as workdir, signals.preserved():
+    from .. import threads
+    with workdirs.backend_directory(WORKDIR_PREFIX) as workdir, signals.preserved(), threads.busy().hold():
         model_metrics, files = fine_tune(task, model_name, hyperparams, rows, workdir, settings,
                                          notice, log_step, check_for_interrupts, trust)
     ml_train.store_files(db, model_id, files)

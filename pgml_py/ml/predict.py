@@ -1,6 +1,6 @@
 """pgml.predict and friends (api.md §9): the project's deployed model, loaded from pgml.files
-once per connection and cached by model id. One indexed query per statement finds the deployed
-model, so a deploy committed in another connection is used by the next statement's predict."""
+once per connection and cached by model id. One indexed query per statement snapshot finds the
+deployed model, so a deploy committed in another connection is used by the next statement."""
 import functools
 import json
 
@@ -83,17 +83,18 @@ class Deployed:
         return self.estimator.predict_proba(self.rows(features))
 
 
-_looked_up = {"statement": None, "ids": {}}   # project name -> deployed model id, this statement
+_looked_up = {"view": None, "ids": {}}   # project name -> deployed model id, this snapshot
 
 
 def deployed_model_id(db, project_name):
-    """The project's deployed model as this statement sees it. Read once per statement and
-    project: predict is IMMUTABLE, so its queries see the statement's snapshot and every row of
-    `SELECT pgml.predict(...) FROM t` would find the same row anyway. A deploy committed in
-    another connection is used from the next statement on; one in this connection at once."""
-    statement = db.statement_started()
-    if _looked_up["statement"] != statement:
-        _looked_up["statement"], _looked_up["ids"] = statement, {}
+    """The project's deployed model as the running statement sees it: the last deployment
+    committed before the statement's snapshot, as a read-committed SELECT would find it. Read
+    once per snapshot and project (every row of `SELECT pgml.predict(...) FROM t` shares one);
+    each statement of a query string, DO block or function has its own snapshot, and predict is
+    STABLE so a prepared plan calls it again. A deploy in this connection is used at once."""
+    view = db.statement_view()
+    if view is None or _looked_up["view"] != view:
+        _looked_up["view"], _looked_up["ids"] = view, {}
     model_id = _looked_up["ids"].get(project_name)
     if model_id is None:
         rows = db.execute(DEPLOYED, [project_name], ["text"])
@@ -107,7 +108,7 @@ def deployed_model_id(db, project_name):
 
 def forget_deployments():
     """Called by every deploy in this connection: the next predict looks the deployment up."""
-    _looked_up["statement"], _looked_up["ids"] = None, {}
+    _looked_up["view"], _looked_up["ids"] = None, {}
 
 
 def model_files(db, model_id):

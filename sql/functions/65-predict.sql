@@ -1,7 +1,10 @@
 ------------------------------------------------------------------------------------------
 -- predict and friends (api.md §9), array forms: raw features, row-major. PARALLEL UNSAFE,
 -- unlike PostgresML: they read the catalog, and PL/Python cannot query inside a parallel
--- plan (every query is a subtransaction), so a parallel plan would fail.
+-- plan (every query is a subtransaction), so a parallel plan would fail. STABLE, unlike
+-- PostgresML's IMMUTABLE: the result depends on the deployment the statement's snapshot sees,
+-- and an IMMUTABLE call with constant arguments is folded into a prepared plan, which then
+-- keeps predicting with the model deployed when it was planned.
 ------------------------------------------------------------------------------------------
 DO $do$
 DECLARE
@@ -10,7 +13,7 @@ DECLARE
 CREATE OR REPLACE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
 @BOOT@
 return GD["pgml_api"].%4$s
-$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp$shim$;
+$py$ LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp$shim$;
 BEGIN
     -- predict(project_name, features) for each array type PostgresML takes, plus (+) NUMERIC[]
     FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION', 'SMALLINT', 'INT', 'BIGINT', 'BOOLEAN', 'NUMERIC'] LOOP
@@ -71,12 +74,12 @@ $$ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalo
 CREATE OR REPLACE FUNCTION pgml._predict_row(project_name TEXT, model_id BIGINT, "row" JSON) RETURNS REAL AS $py$
 @BOOT@
 return GD["pgml_api"].predict_row(project_name, model_id, row)
-$py$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$py$ LANGUAGE plpython3u STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.predict(project_name TEXT, "row" ANYELEMENT) RETURNS REAL AS $$
 SELECT pgml._predict_row(project_name, NULL::BIGINT, pgml._row_json($2))
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.predict(model_id BIGINT, "row" ANYELEMENT) RETURNS REAL AS $$
 SELECT pgml._predict_row(NULL::TEXT, model_id, pgml._row_json($2))
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;

@@ -32,7 +32,7 @@ CREATE OR REPLACE FUNCTION pgml.generate(
 ) RETURNS TEXT AS $$
 @BOOT@
 return GD["pgml_api"].generate(project_name, [inputs], config)[0]
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.generate(
     project_name TEXT,                              -- a tuned generation project (its deployed model)
@@ -41,11 +41,11 @@ CREATE OR REPLACE FUNCTION pgml.generate(
 ) RETURNS TEXT[] AS $$
 @BOOT@
 return GD["pgml_api"].generate(project_name, inputs, config)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- (+) pgml.predict(project, 'some text') for a classifier made by pgml.tune: the class (its value
 -- when the class column is numeric, else its index in the sorted classes). Without this overload
 -- an untyped literal is ambiguous among predict's array and row forms.
 CREATE OR REPLACE FUNCTION pgml.predict(project_name TEXT, "text" TEXT) RETURNS REAL AS $$
 SELECT pgml._predict_row(project_name, NULL::BIGINT, pg_catalog.to_json("text"))
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
