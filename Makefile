@@ -30,7 +30,7 @@ PLPYTHON_SITE = $(shell /usr/bin/python3 -c 'import site; print(site.getsitepack
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
-.PHONY: FORCE all system venv sql install-bootstrap demo start stop psql test bench tiny-models
+.PHONY: FORCE all system venv sql install-bootstrap install-conf demo start stop psql test bench tiny-models
 
 ifeq ($(wildcard $(PGXS)),)
 # No server headers yet (fresh machine): install them, then run the real install.
@@ -40,7 +40,7 @@ install:
 else
 include $(PGXS)
 # PGXS's install copies the control and SQL files; these run first.
-install: system venv install-bootstrap
+install: system venv install-bootstrap install-conf
 endif
 
 # Install-time paths are written into the bootstrap module only.
@@ -59,6 +59,16 @@ install-bootstrap: build/pgml_bootstrap.py
 	@test -n "$(PLPYTHON_SITE)" || { echo "install-bootstrap: /usr/bin/python3 (PL/Python's interpreter) is missing" >&2; exit 1; }
 	install -m 644 build/pgml_bootstrap.py $(PLPYTHON_SITE)/pgml_bootstrap.py
 	/usr/bin/python3 -m py_compile $(PLPYTHON_SITE)/pgml_bootstrap.py
+
+# pgml.conf: every pgml.* setting at its default, for include_if_exists in postgresql.conf, so
+# SHOW pgml.device works before any pgml call (README "Settings"; make start includes it).
+PGML_CONF = $(shell $(PG_CONFIG) --sharedir)/pgml.conf
+install-conf: build/pgml.conf
+	install -m 644 build/pgml.conf $(PGML_CONF)
+
+build/pgml.conf: scripts/pgml-conf.py pgml_py/settings.py FORCE
+	@mkdir -p build
+	/usr/bin/python3 scripts/pgml-conf.py $(PGML_MODEL_STORE) > $@
 
 system:
 	bash scripts/install-system.sh

@@ -160,7 +160,7 @@ BEGIN
                               'pgml.models_id_seq, pgml.deployments_id_seq, pgml.files_id_seq, pgml.logs_id_seq, '
                               'pgml.collections_id_seq, pgml.splitters_id_seq TO %s', "role");
     EXECUTE pg_catalog.format('GRANT SELECT ON pgml.administrators, pgml.overview, pgml.trained_models, '
-                              'pgml.deployed_models TO %s', "role");
+                              'pgml.deployed_models, pgml.settings TO %s', "role");
     EXECUTE pg_catalog.format('GRANT CREATE ON DATABASE %I TO %s', pg_catalog.current_database(), "role");
     IF admin THEN
         INSERT INTO pgml.administrators ("role") VALUES ("role") ON CONFLICT DO NOTHING;
@@ -182,7 +182,7 @@ BEGIN
     EXECUTE pg_catalog.format('REVOKE ALL ON SCHEMA pgml FROM %s', "role");
     EXECUTE pg_catalog.format('REVOKE ALL ON pgml.projects, pgml.snapshots, pgml.models, pgml.deployments, '
                               'pgml.files, pgml.logs, pgml.collections, pgml.splitters, pgml.administrators, '
-                              'pgml.overview, pgml.trained_models, pgml.deployed_models FROM %s', "role");
+                              'pgml.overview, pgml.trained_models, pgml.deployed_models, pgml.settings FROM %s', "role");
     EXECUTE pg_catalog.format('REVOKE ALL ON SEQUENCE pgml.projects_id_seq, pgml.snapshots_id_seq, '
                               'pgml.models_id_seq, pgml.deployments_id_seq, pgml.files_id_seq, pgml.logs_id_seq, '
                               'pgml.collections_id_seq, pgml.splitters_id_seq FROM %s', "role");
@@ -231,6 +231,14 @@ if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].xgboost_version()
 $$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 
+
+-- (+) Every pgml.* setting: the value in effect, its default, where the value came from
+-- (pg_settings.source) and what it does; read through the view pgml.settings.
+CREATE OR REPLACE FUNCTION pgml.show_settings()
+RETURNS TABLE (name TEXT, setting TEXT, default_value TEXT, source TEXT, description TEXT) AS $$
+if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].show_settings()
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/15-cache.sql
 ------------------------------------------------------------------------------------------
 -- The per-connection model cache (+): what is loaded in this backend, and emptying it.
@@ -810,3 +818,7 @@ JOIN (
 ) d ON d.project_id OPERATOR(pg_catalog.=) p.id
 JOIN pgml.models m ON m.id OPERATOR(pg_catalog.=) d.model_id
 ORDER BY p.name ASC;
+
+-- (+) Every pgml.* setting (README "Settings"); calling pgml defines them in this backend first.
+CREATE OR REPLACE VIEW pgml.settings WITH (security_invoker = true) AS
+SELECT name, setting, default_value, source, description FROM pgml.show_settings();

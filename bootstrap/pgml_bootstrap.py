@@ -58,6 +58,30 @@ _server.DefineCustomStringVariable.argtypes = [
 _server.MarkGUCPrefixReserved.argtypes = [ctypes.c_char_p]
 # What the server keeps pointers to: the variables' storage and the texts passed to it.
 _defined = {}
+# A string setting's check hook (utils/guc.h GucStringCheckHook): bool (char **newval,
+# void **extra, GucSource source). Refusing a value makes PostgreSQL's own ERROR 22023
+# 'invalid value for parameter "pgml.x": "..."' (a WARNING when the value came from earlier).
+_STRING_CHECK_HOOK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.POINTER(ctypes.c_char_p),
+                                      ctypes.POINTER(ctypes.c_void_p), ctypes.c_int)
+_hint = {}  # the hint text the server points at (GUC_check_errhint_string) stays alive here
+
+
+def _string_check_hook(check):
+    """A C check hook around check(value) -> None (accept) or a hint (refuse). It never raises
+    into the server: a failing check accepts the value, and use-time checks still apply."""
+    def hook(newval, extra, source):
+        try:
+            raw = newval[0]
+            hint = check("" if raw is None else raw.decode())
+            if hint is None:
+                return True
+            _hint["text"] = ctypes.create_string_buffer(str(hint).encode())
+            ctypes.c_void_p.in_dll(_server, "GUC_check_errhint_string").value = \
+                ctypes.addressof(_hint["text"])
+            return False
+        except Exception:
+            return True
+    return _STRING_CHECK_HOOK(hook)
 
 
 def setting(name):
@@ -128,7 +152,10 @@ def define_setting(name, kind, default, description, superuser_only, check=None)
         storage = ctypes.c_char_p(None)
         texts.append(str(default or "").encode())
         _server.DefineCustomStringVariable(texts[0], texts[1], None, ctypes.byref(storage), texts[2],
-                                           context, 0, None, None, None)
+        hook = _string_check_hook(check) if check is not None else None
+        texts.append(hook)  # kept alive: the server calls it
+                                           context, 0, ctypes.cast(hook, ctypes.c_void_p) if hook else None,
+                                           None, None)
     _defined[name] = (storage, texts)
 
 

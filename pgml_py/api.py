@@ -186,6 +186,14 @@ def cached_models():
 
 
 @entry
+def show_settings():
+    """pgml.settings: every pgml.* setting as the server sees it (defined by startup())."""
+    rows = db.execute("""SELECT name, setting, boot_val, source, short_desc FROM pg_catalog.pg_settings
+                         WHERE name OPERATOR(pg_catalog.~~) 'pgml.%' ORDER BY name""")
+    return [(r["name"], r["setting"], r["boot_val"], r["source"], r["short_desc"]) for r in rows]
+
+
+@entry
 def clear_model_cache():
     from . import cache
     return cache.models.clear()
@@ -399,6 +407,10 @@ def predict(project_name, model_id, features, kind):
                                       hint="Use pgml.predict for this project.")
     if kind == "predict":
         return model.predict_first(features)
+    if kind == "decompose" and model.task != "decomposition":
+        raise errors.InvalidParameter(
+            'pgml.decompose is for decomposition models, not %s' % model.task,
+            hint="Use pgml.predict for this project, or train one with task 'decomposition'.")
     return model.predict(features).reshape(-1).tolist()
 
 

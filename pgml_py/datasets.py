@@ -236,7 +236,7 @@ def load(db, source, subset=None, limit=None, kwargs=None, offline=False):
         result = source
     table = "pgml." + quote_ident(source)
     if db.execute("SELECT to_regclass($1) IS NOT NULL AS found", [table], ["text"])[0]["found"]:
-        db.execute("DROP TABLE %s" % table)
+        db.execute("DROP TABLE %s CASCADE" % table)  # as PostgresML: views on it go too
     db.execute(create_table_query(table, columns))
     query, types = insert_query(table, columns)
     total = 0

@@ -37,8 +37,12 @@ def settings(names):
 
 def define_settings(rows):
     """Makes the pgml.* settings real in this backend (see settings.definitions)."""
+    from .settings import CHECKS
     for row in rows:
-        pgml_bootstrap.define_setting(*row)
+        if row[0] in CHECKS:
+            pgml_bootstrap.define_setting(*row, check=CHECKS[row[0]])
+        else:
+            pgml_bootstrap.define_setting(*row)
     pgml_bootstrap.reserve_prefix()
 
 

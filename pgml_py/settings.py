@@ -30,6 +30,15 @@ SUPERUSER_ONLY = frozenset(("pgml.venv", "pgml.model_store", "pgml.huggingface_o
                             "pgml.huggingface_trust_remote_code_whitelist"))
 
 
+def _check_device(value):
+    from . import device
+    return None if device.valid_setting(value) else device.SETTING_HINT
+
+
+# Checked by PostgreSQL when set (SET, ALTER ... SET, the configuration files): value -> None or a hint.
+CHECKS = {"pgml.device": _check_device}
+
+
 def definitions():
     """(name, kind, default text, description, superuser_only) of every setting, for the server."""
     rows = []

@@ -14,6 +14,8 @@ PGML_PORT=${PGML_PORT:-15432}
 PGML_RUN_DIR=${PGML_RUN_DIR:-/var/tmp/pgml-server-$PGML_PORT}
 PGML_MODEL_STORE=${PGML_MODEL_STORE:-/var/lib/pgml/models}
 BINDIR=$("$PG_CONFIG" --bindir)
+# make install puts every pgml.* setting's default here (scripts/pgml-conf.py): SHOW works at once.
+PGML_CONF=$("$PG_CONFIG" --sharedir)/pgml.conf
 DATA=$PGML_RUN_DIR/data
 URL="postgresql://postgres@127.0.0.1:$PGML_PORT/pgml"
 
@@ -39,9 +41,14 @@ port = $PGML_PORT
 unix_socket_directories = '$PGML_RUN_DIR'
 max_connections = 50
 shared_buffers = 128MB
+include_if_exists '$PGML_CONF'
 pgml.model_store = '$PGML_MODEL_STORE'
 pgml.huggingface_offline = ${PGML_OFFLINE:-on}
 CONF
+    elif ! grep -q "^include_if_exists '$PGML_CONF'" "$DATA/postgresql.conf"; then
+        # a cluster made before pgml.conf existed: include it before the server's own pgml lines
+        as_owner sed -i "0,/^pgml\./s||include_if_exists '$PGML_CONF'\n&|" "$DATA/postgresql.conf"
+        if running; then as_owner "$BINDIR/pg_ctl" -D "$DATA" reload >/dev/null; fi
     fi
     if ! running; then
         as_owner env HF_HUB_DISABLE_PROGRESS_BARS=1 "$BINDIR/pg_ctl" -D "$DATA" \

@@ -187,8 +187,7 @@ def task_paths(task, settings):
 def get_pipeline(task, settings, db=None):
     use_cache = hub.as_bool(task.get("cache", True), "cache")
     server_files.check(db, task_paths(task, settings))  # before the cache: SET ROLE changes who asks
-    device_key = task.get("device_map", task.get("device"))
-    key = ("transform", json.dumps(task, sort_keys=True, default=str))  # device is in the task
+    key = ("transform", json.dumps(task, sort_keys=True, default=str), settings.device)
     if "project" in task:  # (+) a project's deployed tuned model, e.g. {"task": ..., "project": "p"}
         from . import tuned
         model_id = tuned.deployed_model_id(db, task["project"])
@@ -196,7 +195,7 @@ def get_pipeline(task, settings, db=None):
         load = lambda: load_restored(db, model_id, task, settings)  # noqa: E731
     else:
         model, load = task.get("model") or task["task"], lambda: load_pipeline(task, settings)
-    return cache.models.get_or_load(key, "transform", model, str(device_key or settings.device),
+    return cache.models.get_or_load(key, "transform", model, None,  # None: where the pipeline runs
                                     load, settings.cache_max_models, use_cache)
 
 

@@ -49,7 +49,8 @@ class Deployed:
     def predict_first(self, features):
         """The first row's prediction: one row through the library's fast path when it has one."""
         if self.one_row is None or len(features) != self.num_features or None in features:
-            return float(self.predict(features)[0])
+            # decomposition gives a row of components: the first one, as PostgresML
+            return float(np.asarray(self.predict(features)).reshape(-1)[0])
         y = self.one_row(features)
         return float(self.class_values[int(y)]) if self.class_values is not None else float(y)
 
@@ -139,13 +140,16 @@ def load(db, model_id, max_models):
             from ..hf import tuned
             return tuned.restore(db, model_id, settings.read(db))
         files = model_files(db, model_id)
+        size = sum(len(data) for data in files.values())  # pgml.cached_models().bytes: its pgml.files
         try:
             classes = json.loads(files.pop(LABELS_FILE)) if LABELS_FILE in files else None
             columns = json.loads(files.pop(COLUMNS_FILE)) if COLUMNS_FILE in files else None
         except ValueError as exc:  # a files row altered by SQL
             raise storage._corrupted(model_id, "%s: %s" % (type(exc).__name__, exc)) from exc
         estimator = storage.load(sorted(files.items()), model_id=model_id)
-        return Deployed(estimator, rows[0]["task"], rows[0]["num_features"], classes, columns)
+        deployed = Deployed(estimator, rows[0]["task"], rows[0]["num_features"], classes, columns)
+        deployed.size_bytes = size
+        return deployed
     return cache.models.get_or_load(key, "predict", "model %d" % model_id, "cpu", read, max_models())
 
 

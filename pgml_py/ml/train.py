@@ -62,6 +62,20 @@ def snapshot_for(db, project_id, task, relation_name, y_column_names, test_size,
     return snapshot.create(db, relation_name, y_column_names or None, test_size, test_sampling, materialize)
 
 
+def check_reused_test_size(db, snapshot_id, test_size, n):
+    """A reused snapshot keeps its own split (as PostgresML), but a test_size passed with it is
+    still checked as if it applied, and a NOTICE says it was not used."""
+    if test_size is None:
+        return
+    if test_size < 0:
+        raise errors.bad_argument("test_size", "a fraction below 1 or a row count of at least 1", test_size)
+    snapshot._test_rows(float(test_size), n)
+    stored = db.execute("SELECT test_size FROM pgml.snapshots WHERE id = $1", [snapshot_id], ["int8"])[0]["test_size"]
+    if abs(float(stored) - float(test_size)) > 1e-6:
+        db.notice("test_size %g is not used: the project's snapshot %d keeps its test_size %g "
+               "(pass relation_name to take a new snapshot)" % (test_size, snapshot_id, stored))
+
+
 def take_snapshot(db, relation_name, y_column_name, test_size, test_sampling, preprocess):
     """pgml.snapshot (api.md §3): a materialized snapshot of the relation for later use, its
     columns analysed as train does (statistics over the training rows, preprocessors fitted)."""
@@ -150,6 +164,8 @@ def train(db, project_name, task=None, relation_name=None, y_column_name=None, a
     notice("snapshot %d: reading rows" % snapshot_id)
     # The numeric columns' statistics are computed in a thread while the model fits.
     dataset = snapshot.load(db, snapshot_id, background=True)
+    if relation_name is None:
+        check_reused_test_size(db, snapshot_id, test_size, len(dataset.X_train) + len(dataset.X_test))
     label_classes = encode_labels(task, dataset)
     apply_preprocess(dataset, preprocess)
     notice("snapshot %d: %d training rows, %d test rows, %d features"

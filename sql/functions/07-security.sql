@@ -24,7 +24,7 @@ BEGIN
                               'pgml.models_id_seq, pgml.deployments_id_seq, pgml.files_id_seq, pgml.logs_id_seq, '
                               'pgml.collections_id_seq, pgml.splitters_id_seq TO %s', "role");
     EXECUTE pg_catalog.format('GRANT SELECT ON pgml.administrators, pgml.overview, pgml.trained_models, '
-                              'pgml.deployed_models TO %s', "role");
+                              'pgml.deployed_models, pgml.settings TO %s', "role");
     EXECUTE pg_catalog.format('GRANT CREATE ON DATABASE %I TO %s', pg_catalog.current_database(), "role");
     IF admin THEN
         INSERT INTO pgml.administrators ("role") VALUES ("role") ON CONFLICT DO NOTHING;
@@ -46,7 +46,7 @@ BEGIN
     EXECUTE pg_catalog.format('REVOKE ALL ON SCHEMA pgml FROM %s', "role");
     EXECUTE pg_catalog.format('REVOKE ALL ON pgml.projects, pgml.snapshots, pgml.models, pgml.deployments, '
                               'pgml.files, pgml.logs, pgml.collections, pgml.splitters, pgml.administrators, '
-                              'pgml.overview, pgml.trained_models, pgml.deployed_models FROM %s', "role");
+                              'pgml.overview, pgml.trained_models, pgml.deployed_models, pgml.settings FROM %s', "role");
     EXECUTE pg_catalog.format('REVOKE ALL ON SEQUENCE pgml.projects_id_seq, pgml.snapshots_id_seq, '
                               'pgml.models_id_seq, pgml.deployments_id_seq, pgml.files_id_seq, pgml.logs_id_seq, '
                               'pgml.collections_id_seq, pgml.splitters_id_seq FROM %s', "role");

@@ -38,3 +38,11 @@ CREATE OR REPLACE FUNCTION pgml.xgboost_version() RETURNS TEXT AS $$
 return GD["pgml_api"].xgboost_version()
 $$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 
+
+-- (+) Every pgml.* setting: the value in effect, its default, where the value came from
+-- (pg_settings.source) and what it does; read through the view pgml.settings.
+CREATE OR REPLACE FUNCTION pgml.show_settings()
+RETURNS TABLE (name TEXT, setting TEXT, default_value TEXT, source TEXT, description TEXT) AS $$
+@BOOT@
+return GD["pgml_api"].show_settings()
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;

@@ -39,3 +39,7 @@ JOIN (
 ) d ON d.project_id OPERATOR(pg_catalog.=) p.id
 JOIN pgml.models m ON m.id OPERATOR(pg_catalog.=) d.model_id
 ORDER BY p.name ASC;
+
+-- (+) Every pgml.* setting (README "Settings"); calling pgml defines them in this backend first.
+CREATE OR REPLACE VIEW pgml.settings WITH (security_invoker = true) AS
+SELECT name, setting, default_value, source, description FROM pgml.show_settings();
