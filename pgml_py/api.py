@@ -396,6 +396,11 @@ def loaded_model(project_name, model_id=None):
     return model_id, core.load(db, model_id, lambda: current_settings().cache_max_models)
 
 
+def fast_path():
+    """pgml.predict_fast_path, read per call (one setting, no query): SET takes effect at once."""
+    return settings_module.parse("pgml.predict_fast_path", db.settings(["pgml.predict_fast_path"])["pgml.predict_fast_path"])
+
+
 @entry
 def predict(project_name, model_id, features, kind):
     """Every array form of predict*, decompose: kind names the SQL function."""
@@ -405,12 +410,12 @@ def predict(project_name, model_id, features, kind):
     if kind == "predict_joint" and model.task != "regression":
         raise errors.InvalidParameter("predict_joint is for regression models, not %s" % model.task,
                                       hint="Use pgml.predict for this project.")
-    if kind == "predict":
-        return model.predict_first(features)
     if kind == "decompose" and model.task != "decomposition":
         raise errors.InvalidParameter(
             'pgml.decompose is for decomposition models, not %s' % model.task,
             hint="Use pgml.predict for this project, or train one with task 'decomposition'.")
+    if kind == "predict":
+        return model.predict_first(features, fast=fast_path())
     return model.predict(features).reshape(-1).tolist()
 
 

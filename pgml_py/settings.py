@@ -21,7 +21,11 @@ SETTINGS = {
     "pgml.huggingface_whitelist": ("list", [], "models allowed; empty = all"),
     "pgml.huggingface_trust_remote_code": ("bool", False, "allow trust_remote_code"),
     "pgml.huggingface_trust_remote_code_whitelist": ("list", [], "models allowed remote code; empty = all"),
-    "pgml.omp_num_threads": ("int", 1, "threads for torch/OpenMP, applied at backend start"),
+    "pgml.omp_num_threads": ("int", 0, "threads per call for torch, ONNX Runtime, OpenVINO and the ML libraries; "
+                                       "0 = automatic (the cores no other pgml call is using)"),
+    "pgml.embed_backend": ("string", "auto", "auto, torch, onnx, openvino: pgml.embed's runtime when kwargs name none"),
+    "pgml.predict_fast_path": ("bool", True, "one-row predict through XGBoost's and LightGBM's C APIs (with the "
+                                             "library versions pgml was tested with); off = the estimator's predict"),
 }
 # Only the server's configuration or a superuser may set these: they choose the code the server
 # imports, the files it reads, and whether it may download or run a model's own code.
@@ -95,6 +99,8 @@ class Settings:
     huggingface_trust_remote_code: bool
     huggingface_trust_remote_code_whitelist: list
     omp_num_threads: int
+    embed_backend: str = "auto"
+    predict_fast_path: bool = True
 
 
 def from_raw(raw):

@@ -12,11 +12,26 @@ matrix, thread setup) costs many times the trees themselves:
 
 predictor(estimator, num_features) gives a callable values -> the estimator's predict() of one row (a
 float: the value, or the class the estimator would return), or None where there is no such path;
-tests/unit/test_single_row.py holds each to the estimator's own predict."""
+tests/unit/test_single_row.py holds each to the estimator's own predict.
+
+The XGBoost and LightGBM paths call C functions through ctypes with pointers into the library's
+objects: a library whose internals changed could crash the backend, and with it every session.
+They run only with the library versions they were tested with (TESTED, the releases pinned in
+requirements.txt), and pgml.predict_fast_path = off turns every one of them off."""
 import ctypes
 import json
+import sys
 
 import numpy as np
+
+# library module -> the release series these paths were tested with
+TESTED = {"xgboost": "3.2.", "lightgbm": "4.7.", "sklearn": "1.9."}
+
+
+def tested(library):
+    """True when the imported library's version is one these paths were tested with."""
+    module, series = sys.modules.get(library), TESTED.get(library)
+    return module is not None and series is not None and str(getattr(module, "__version__", "")).startswith(series)
 
 
 def predictor(estimator, num_features):
@@ -24,6 +39,8 @@ def predictor(estimator, num_features):
     which checks the width (these paths read a row of num_features values unchecked)."""
     module = type(estimator).__module__
     if getattr(estimator, "n_features_in_", num_features) != num_features:
+        return None
+    if not tested(module.partition(".")[0]):
         return None
     try:
         if module.startswith("xgboost"):

@@ -297,3 +297,22 @@ def _swallow(call):
         return "finished"
     except psycopg.Error as e:
         return type(e).__name__
+
+
+def test_predict_fast_path_can_be_turned_off_and_gives_the_same_value(server):
+    """(issue 14) pgml.predict_fast_path = off: one-row predict through the estimator's own
+    predict instead of the library's C API, taking effect at once."""
+    name = "ops_fast_%s" % uuid.uuid4().hex[:8]
+    with server.connect() as c:
+        c.execute("SET client_min_messages = warning")
+        c.execute("CREATE TABLE %s AS SELECT i::real AS x, (i %% 7)::real AS z, (2 * i + (i %% 7))::real AS y "
+                  "FROM generate_series(1, 80) i" % name)
+        c.execute("SELECT * FROM pgml.train(%s, 'regression', %s, 'y', algorithm => 'xgboost', "
+                  "hyperparams => '{\"n_estimators\": 10}')", (name, name))
+        query = "SELECT pgml.predict(%s, ARRAY[%s, 3]::real[])"
+        fast = [c.execute(query, (name, x)).fetchone()[0] for x in (5, 40)]
+        assert c.execute("SHOW pgml.predict_fast_path").fetchone()[0] == "on"
+        c.execute("SET pgml.predict_fast_path = off")
+        slow = [c.execute(query, (name, x)).fetchone()[0] for x in (5, 40)]
+        assert slow == pytest.approx(fast, rel=1e-6) and fast[0] != fast[1]
+        c.execute("DROP TABLE %s" % name)

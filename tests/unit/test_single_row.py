@@ -94,3 +94,35 @@ def test_early_stopping_uses_the_best_round():
     one_row = single_row.predictor(estimator, X.shape[1])
     np.testing.assert_array_equal(np.float32([one_row(r) for r in X[:50].tolist()]),
                                   estimator.predict(X[:50]).astype(np.float32))
+
+
+def test_other_library_versions_keep_the_estimators_own_predict(monkeypatch):
+    """The ctypes paths run only with the releases they were tested with."""
+    import lightgbm
+    import xgboost
+    assert single_row.TESTED["xgboost"] == xgboost.__version__[:4]  # the pinned releases, as tested here
+    assert single_row.TESTED["lightgbm"] == lightgbm.__version__[:4]
+    for make in (lambda: xgboost.XGBRegressor(n_estimators=5, n_jobs=1),
+                 lambda: lightgbm.LGBMRegressor(n_estimators=5, n_jobs=1, verbose=-1)):
+        estimator = _fitted(make, "reg")
+        assert single_row.predictor(estimator, X.shape[1]) is not None
+        library = type(estimator).__module__.partition(".")[0]
+        monkeypatch.setitem(single_row.TESTED, library, "0.0.")
+        assert single_row.predictor(estimator, X.shape[1]) is None
+
+
+def test_predict_first_without_the_fast_path_uses_the_estimator():
+    """pgml.predict_fast_path = off: the one-row path is not called at all."""
+    import xgboost
+    from pgml_py.ml.predict import Deployed
+    estimator = _fitted(lambda: xgboost.XGBRegressor(n_estimators=5, n_jobs=1), "reg")
+    model = Deployed(estimator, "regression", X.shape[1], None)
+
+    def refuse(values):
+        raise AssertionError("the fast path ran")
+    row = [float(v) for v in np.nan_to_num(X[0])]
+    expected = float(estimator.predict(np.asarray([row], dtype=np.float32))[0])
+    fast = model.predict_first(row)
+    model.one_row = refuse
+    assert model.predict_first(row, fast=False) == pytest.approx(expected, rel=1e-6)
+    assert fast == pytest.approx(expected, rel=1e-6)
