@@ -21,9 +21,7 @@ SETTINGS = {
     "pgml.huggingface_whitelist": ("list", [], "models allowed; empty = all"),
     "pgml.huggingface_trust_remote_code": ("bool", False, "allow trust_remote_code"),
     "pgml.huggingface_trust_remote_code_whitelist": ("list", [], "models allowed remote code; empty = all"),
-    "pgml.omp_num_threads": ("int", 0, "threads per call for torch, ONNX Runtime, OpenVINO and the ML libraries; "
-                                       "0 = automatic (the cores no other pgml call is using)"),
-    "pgml.embed_backend": ("string", "auto", "auto, torch, onnx, openvino: pgml.embed's runtime when kwargs name none"),
+    "pgml.omp_num_threads": ("int", 1, "threads for torch/OpenMP, applied at backend start"),
     "pgml.predict_fast_path": ("bool", True, "one-row predict through XGBoost's and LightGBM's C APIs (with the "
                                              "library versions pgml was tested with); off = the estimator's predict"),
 }
@@ -99,7 +97,6 @@ class Settings:
     huggingface_trust_remote_code: bool
     huggingface_trust_remote_code_whitelist: list
     omp_num_threads: int
-    embed_backend: str = "auto"
     predict_fast_path: bool = True
 
 
