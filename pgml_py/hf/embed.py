@@ -76,10 +76,35 @@ def cached_model(kind, class_name, model, constructor, use_cache, settings, db):
         settings.cache_max_models, use_cache)
 
 
+def used_kwargs(model, encoder, encode_kwargs, db):
+    """encode() kwargs without the keys this model does not use, each dropped with a NOTICE:
+    sentence-transformers 3.x (PostgresML's) ignored them, 6.x raises (the official SDK sends
+    "instruction" to every model). Known: encode()'s own parameters and the model's
+    get_model_kwargs() (sentence-transformers 6); an encoder without that list keeps all."""
+    import inspect
+    try:
+        parameters = inspect.signature(encoder.encode).parameters
+    except (TypeError, ValueError):
+        return encode_kwargs
+    known = {name for name, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    takes_more = any(p.kind == p.VAR_KEYWORD for p in parameters.values())
+    model_kwargs = getattr(encoder, "get_model_kwargs", None)
+    if takes_more:
+        if not callable(model_kwargs):
+            return encode_kwargs
+        known |= set(model_kwargs()) | {"task", "processing_kwargs"}
+    unused = sorted(key for key in encode_kwargs if key not in known)
+    if unused:
+        db.notice('pgml.embed: kwargs %s are not used by model "%s" and were ignored'
+                  % (", ".join(unused), model))
+    return {key: value for key, value in encode_kwargs.items() if key not in unused}
+
+
 def embed(model, texts, kwargs, settings, db):
     """Embeddings of `texts` (a list) as a float32 numpy array, one row per text."""
     constructor, encode_kwargs, use_cache = split_kwargs(model, kwargs)
     encoder = cached_model("embed", "SentenceTransformer", model, constructor, use_cache, settings, db)
+    encode_kwargs = used_kwargs(model, encoder, encode_kwargs, db)
     try:
         vectors = encoder.encode(texts, **encode_kwargs)
     except (TypeError, ValueError) as e:

@@ -34,7 +34,7 @@ def stream(task, args, text_input=None, chat_inputs=None, settings=None, check_f
     """Yields JSON arrays of strings (normally one chunk each) that concatenate to the reply."""
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-    task = transform.parse_task(task)
+    task = transform.parse_task(task, settings)
     name = transform.normalize_task_name(task["task"])
     if chat_inputs is not None and not transform.is_chat(name):
         transform.prepare_inputs(name, None, chat_inputs)  # raises the §13 message

@@ -15,12 +15,89 @@ from . import hub
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification",
            "text2text": "text2text-generation"}
 CHAT_TASKS = ("conversational", "conversation", "chat")
-# Task-object keys that are ours, not the pipeline's.
-OWN_KEYS = ("task", "model", "project", "cache", "device", "device_map", "torch_dtype", "dtype")
+# Task-object keys that are ours, not the pipeline's. "model_type" (PostgresML's GGML loader's
+# key) names what the model's config.json already says: absorbed there, never passed to
+# pipeline()/generate(), which reject it.
+OWN_KEYS = ("task", "model", "project", "cache", "device", "device_map", "torch_dtype", "dtype", "model_type")
 
 
-def parse_task(task):
-    """The task object from the TEXT or JSONB `task` argument (already parsed JSON or text)."""
+# A saved model's config.json `architectures` (class name endings) -> its pipeline task, for a
+# task object without "task" (api.md §15), longest ending first. Tried in order.
+ARCHITECTURE_TASKS = (
+    ("ForSequenceClassification", "text-classification"),
+    ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
+    ("ForMaskedLM", "fill-mask"),
+    ("ForCausalLM", "text-generation"),
+    ("LMHeadModel", "text-generation"),
+    ("ForSeq2SeqLM", "text2text-generation"),
+    ("ForCTC", "automatic-speech-recognition"),
+    ("ForSpeechSeq2Seq", "automatic-speech-recognition"),
+    ("ForImageClassification", "image-classification"),
+    ("ForAudioClassification", "audio-classification"),
+    ("ForObjectDetection", "object-detection"),
+    ("ForZeroShotImageClassification", "zero-shot-image-classification"),
+    ("ForVision2Seq", "image-to-text"),
+)
+# ...ForConditionalGeneration names a seq2seq model, except for these families.
+CONDITIONAL_GENERATION = (("Whisper", "automatic-speech-recognition"), ("Speech", "automatic-speech-recognition"),
+                          ("Blip", "image-to-text"), ("Pix2Struct", "image-to-text"))
+NO_TASK_HINT = ('Add "task" to the task object, e.g. {"task": "text-classification", "model": "%s"}.')
+
+
+def task_of_architectures(architectures):
+    """The pipeline task for config.json's `architectures`, or None."""
+    for name in architectures or ():
+        if not isinstance(name, str):
+            continue
+        for ending, task in ARCHITECTURE_TASKS:
+            if name.endswith(ending):
+                return task
+        if name.endswith("ForConditionalGeneration"):
+            for family, task in CONDITIONAL_GENERATION:
+                if name.startswith(family):
+                    return task
+            return "text2text-generation"
+    return None
+
+
+def infer_task(model, settings):
+    """The task of a task object that names only a model: from the saved config's architectures
+    when the model is in the store (no network), else from the hub's pipeline_tag through
+    transformers' own get_task (what pipeline() does), when online."""
+    path = models_store.resolve(model, settings.model_store)
+    if path != model:
+        import os
+        try:
+            with open(os.path.join(path, "config.json")) as f:
+                architectures = json.load(f).get("architectures")
+        except (OSError, ValueError, AttributeError) as e:
+            raise errors.InvalidParameter(
+                'the task of model "%s" cannot be inferred: its config.json cannot be read' % model,
+                detail="%s: %s" % (type(e).__name__, e), hint=NO_TASK_HINT % model)
+        task = task_of_architectures(architectures)
+        if task is None:
+            raise errors.InvalidParameter(
+                'the task of model "%s" cannot be inferred from its architectures' % model,
+                detail="config.json architectures: %s." % json.dumps(architectures), hint=NO_TASK_HINT % model)
+        return task
+    if settings.huggingface_offline:
+        raise errors.InvalidParameter(
+            'the task of model "%s" cannot be inferred offline: it is not in the model store' % model,
+            hint=NO_TASK_HINT % model)
+    hub.check_allowed(model, False, settings)
+    hub.cancellable_downloads()
+    from transformers.pipelines import get_task
+    try:
+        return get_task(model)
+    except RuntimeError as e:
+        raise errors.InvalidParameter('the task of model "%s" cannot be inferred: %s' % (model, e),
+                                      hint=NO_TASK_HINT % model)
+
+
+def parse_task(task, settings=None):
+    """The task object from the TEXT or JSONB `task` argument (already parsed JSON or text).
+    Without "task" but with a "model", the task is inferred (settings given: infer_task)."""
     if isinstance(task, str):
         text = task.strip()
         if text.startswith("{"):
@@ -32,6 +109,8 @@ def parse_task(task):
             task = {"task": task}
     if not isinstance(task, dict):
         raise errors.bad_argument("task", "a task name or a JSON object", json.dumps(task))
+    if "task" not in task and isinstance(task.get("model"), str) and task["model"] and settings is not None:
+        task = dict(task, task=infer_task(task["model"], settings))
     if not isinstance(task.get("task"), str) or not task["task"]:
         raise errors.InvalidParameter(
             "the task object has no \"task\"",
@@ -316,7 +395,7 @@ def interrupt_check(check_for_interrupts):
 def run(task, args, inputs=None, chat_inputs=None, settings=None, check_for_interrupts=None,
         byte_inputs=None, db=None):
     """The pipeline output for inputs, shaped as PostgresML returns it, as JSON text."""
-    task = parse_task(task)
+    task = parse_task(task, settings)
     name = normalize_task_name(task["task"])
     check_task_name(name)
     prepared = prepare_inputs(name, inputs, chat_inputs, byte_inputs)

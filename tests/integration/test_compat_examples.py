@@ -209,3 +209,94 @@ def test_cached_models_columns_are_true(shared_conn, server):
         c.execute("SELECT pgml.predict('iris xgb 13', ARRAY[5.1, 3.5, 1.4, 0.2]::real[])")
         assert c.execute("SELECT hits FROM pgml.cached_models() WHERE model = %s",
                          ("model %d" % model_id,)).fetchone()[0] == 4
+
+
+@pytest.fixture(scope="module")
+def store(public_dir):
+    from fixtures import tiny_models, tiny_pipelines as tiny
+    root = public_dir / "compat-store"
+    tiny.text_classifier(root / "t" / "cls")
+    tiny.gpt2(root / "t" / "gpt2")
+    tiny.masked_lm(root / "t" / "mlm")
+    tiny_models.t5_seq2seq(root / "t" / "t5")
+    tiny_models.bert_encoder(root / "t" / "encoder")
+    (root / "t" / "odd").mkdir(parents=True)
+    (root / "t" / "odd" / "config.json").write_text('{"architectures": ["BertForMultipleChoice"]}')
+    for d in (root, root / "t", root / "t" / "odd"):
+        d.chmod(0o755)
+    (root / "t" / "odd" / "config.json").chmod(0o644)
+    return root
+
+
+@pytest.fixture
+def tconn(server, store):
+    with server.connect() as c:
+        c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
+        yield c
+
+
+def transform(conn, task, args=None, inputs=("good data",)):
+    import json
+    return conn.execute("SELECT pgml.transform(task => %s::jsonb, args => %s::jsonb, inputs => %s::text[])",
+                        (json.dumps(task), json.dumps(args or {}), list(inputs))).fetchone()[0]
+
+
+def test_a_task_object_without_task_infers_it_from_the_saved_architectures(tconn):
+    assert transform(tconn, {"model": "t/cls"}) == transform(tconn, {"task": "text-classification", "model": "t/cls"})
+    assert transform(tconn, {"model": "t/mlm"}, inputs=["a [MASK] b"]) == \
+        transform(tconn, {"task": "fill-mask", "model": "t/mlm"}, inputs=["a [MASK] b"])
+    generated = transform(tconn, {"model": "t/gpt2"}, {"max_new_tokens": 2, "do_sample": False})
+    assert generated == transform(tconn, {"task": "text-generation", "model": "t/gpt2"},
+                                  {"max_new_tokens": 2, "do_sample": False})
+    assert "generated_text" in generated[0][0]
+    assert transform(tconn, {"model": "t/t5"}, {"max_new_tokens": 3}) == \
+        transform(tconn, {"task": "text2text-generation", "model": "t/t5"}, {"max_new_tokens": 3})
+    # transform_stream too (a causal LM streams)
+    chunks = tconn.execute("""SELECT count(*) FROM pgml.transform_stream('{"model": "t/gpt2"}'::jsonb,
+                              '{"max_new_tokens": 3}'::jsonb, 'hello')""").fetchone()[0]
+    assert chunks >= 1
+
+
+def test_a_task_that_cannot_be_inferred_is_22023_with_a_hint(tconn, expect_error):
+    cases = [({"model": "t/odd"}, "cannot be inferred from its architectures"),
+             ({"model": "t/encoder"}, "cannot be inferred from its architectures"),
+             ({"model": "roberta-large-mnli"}, "cannot be inferred offline"),
+             ({"model": "t/no-such"}, "cannot be inferred offline")]
+    for task, message in cases:
+        import json
+        error = expect_error(tconn, "SELECT pgml.transform(%s::jsonb, inputs => ARRAY['x'])", (json.dumps(task),))
+        assert error.sqlstate == "22023" and message in error.diag.message_primary, error.diag.message_primary
+        assert '"task"' in error.diag.message_hint
+    error = expect_error(tconn, "SELECT pgml.transform('{\"cache\": false}'::jsonb, inputs => ARRAY['x'])")
+    assert error.sqlstate == "22023" and 'has no "task"' in error.diag.message_primary
+
+
+def test_model_type_is_absorbed_not_passed_to_generate(tconn):
+    args = {"max_new_tokens": 2, "do_sample": False}
+    with_type = transform(tconn, {"task": "text-generation", "model": "t/gpt2", "model_type": "gpt2"}, args)
+    assert with_type == transform(tconn, {"task": "text-generation", "model": "t/gpt2"}, args)
+
+
+def test_transform_cache_says_where_the_pipeline_runs(tconn):
+    transform(tconn, {"task": "text-classification", "model": "t/cls"})
+    transform(tconn, {"task": "text-classification", "model": "t/cls"})
+    transform(tconn, {"task": "text-classification", "model": "t/cls"})
+    kind, device, size, hits = tconn.execute(
+        "SELECT kind, device, bytes, hits FROM pgml.cached_models() WHERE model = 't/cls'").fetchone()
+    assert (kind, device, hits) == ("transform", "cpu", 2) and size > 0
+
+
+def test_encode_kwargs_a_model_does_not_use_are_dropped_with_a_notice(conn, expect_error):
+    """The official SDK's stress test sends {"instruction": ...} to every model."""
+    notices = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+    model = "sentence-transformers/all-MiniLM-L6-v2"
+    plain = conn.execute("SELECT pgml.embed(%s, 'hello')", (model,)).fetchone()[0]
+    kwargs = '{"instruction": "Represent the sentence:", "bogus_key": 1, "normalize_embeddings": true}'
+    dropped = conn.execute("SELECT pgml.embed(%s, 'hello', %s::jsonb)", (model, kwargs)).fetchone()[0]
+    assert dropped == pytest.approx(plain, abs=1e-5)  # MiniLM's vectors are normalized already
+    assert any("bogus_key, instruction" in n and model in n for n in notices), notices
+    batch = conn.execute("SELECT pgml.embed(%s, ARRAY['hello', 'x'], %s::jsonb)", (model, kwargs)).fetchall()
+    assert batch[0][0] == pytest.approx(plain, abs=1e-5)
+    error = expect_error(conn, "SELECT pgml.embed(%s, 'hello', '{\"batch_size\": \"many\"}'::jsonb)", (model,))
+    assert error.sqlstate == "22023"
