@@ -35,6 +35,21 @@ class UndefinedObject(PgmlError):
     sqlstate = "42704"
 
 
+class UndefinedTable(PgmlError):
+    """A relation that cannot be found (42P01 undefined_table)."""
+    sqlstate = "42P01"
+
+
+class UndefinedColumn(PgmlError):
+    """A column the relation does not have (42703 undefined_column)."""
+    sqlstate = "42703"
+
+
+class WrongObjectType(PgmlError):
+    """An object of the wrong kind, such as an index where a table is needed (42809)."""
+    sqlstate = "42809"
+
+
 class InsufficientPrivilege(PgmlError):
     """A model outside the whitelist, or remote code that is not trusted (42501)."""
     sqlstate = "42501"

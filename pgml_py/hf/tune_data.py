@@ -5,6 +5,8 @@ import json
 
 from .. import errors
 from ..ml import snapshot
+from ..ml.relations import TEXT_TYPES, attributes, order_by
+from ..ml.split import stratified_order, test_rows
 
 CLASSIFICATION = ("text_classification", "text_pair_classification")
 SEQ2SEQ = ("translation", "summarization", "text2text")
@@ -60,8 +62,8 @@ def read(db, snapshot_id, task, names, explicit_roles=()):
     if snap["materialized"]:
         order = " ORDER BY ctid" if rel["kind"] == "r" else ""
     else:
-        order = snapshot._order_by(snap["sampling"])
-    attrs = {a["name"]: a for a in snapshot.attributes(db, rel["oid"])}
+        order = order_by(snap["sampling"])
+    attrs = {a["name"]: a for a in attributes(db, rel["oid"])}
 
     roles = {}
     for role, _, required in COLUMNS[task]:
@@ -70,11 +72,11 @@ def read(db, snapshot_id, task, names, explicit_roles=()):
         if a is None:
             if not required and role not in explicit_roles:
                 continue  # an optional column (system) the relation does not have
-            raise snapshot.UndefinedColumn(
+            raise errors.UndefinedColumn(
                 'column "%s" (dataset_args.%s) not found in relation "%s"' % (name, role, snap["relation_name"]),
                 hint="The relation's columns are: %s. Name yours in hyperparams => '{\"dataset_args\": "
                      "{\"%s\": \"...\"}}'." % (", ".join(sorted(attrs)), role))
-        if a["is_array"] or (role not in LABEL_ROLES and a["base"] not in snapshot.TEXT_TYPES):
+        if a["is_array"] or (role not in LABEL_ROLES and a["base"] not in TEXT_TYPES):
             raise errors.FeatureNotSupported(
                 'column "%s" must be text for pgml.tune, not %s' % (name, a["pg_type"]),
                 hint="Cast it to text in a view.")
@@ -90,7 +92,7 @@ def read(db, snapshot_id, task, names, explicit_roles=()):
                 hint="Remove or fill the rows WHERE %s IS NULL (a view can filter them)." % roles[role]["quoted"])
 
     n = len(result)
-    num_test = snapshot._test_rows(float(snap["test_size"]), n)
+    num_test = test_rows(float(snap["test_size"]), n)
     order = list(range(n))
     classes = None
     if task in CLASSIFICATION:
@@ -102,7 +104,7 @@ def read(db, snapshot_id, task, names, explicit_roles=()):
                 % (roles["class_column"]["name"], len(classes), "" if len(classes) == 1 else "s"),
                 hint="Train on rows of at least two classes.")
         if snap["sampling"] == "stratified":
-            order = snapshot.stratified_order([(v,) for v in labels], num_test).tolist()
+            order = stratified_order([(v,) for v in labels], num_test).tolist()
     values = {role: [column[i] for i in order] for role, column in values.items()}
     split = n - num_test
     snapshot.write_columns(db, snapshot_id, [

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import errors
 from . import algorithms, deploy, metrics, preprocess as preprocessing, search, snapshot, storage
+from .split import test_rows
 from .predict import COLUMNS_FILE, LABELS_FILE
 
 SUPERVISED = ("regression", "classification")
@@ -69,7 +70,7 @@ def check_reused_test_size(db, snapshot_id, test_size, n):
         return
     if test_size < 0:
         raise errors.bad_argument("test_size", "a fraction below 1 or a row count of at least 1", test_size)
-    snapshot._test_rows(float(test_size), n)
+    test_rows(float(test_size), n)
     stored = db.execute("SELECT test_size FROM pgml.snapshots WHERE id = $1", [snapshot_id], ["int8"])[0]["test_size"]
     if abs(float(stored) - float(test_size)) > 1e-6:
         db.notice("test_size %g is not used: the project's snapshot %d keeps its test_size %g "

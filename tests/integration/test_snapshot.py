@@ -13,7 +13,7 @@ from psycopg import sql
 BODY = """
 import json
 from pgml_py import api, db
-from pgml_py.ml import snapshot
+from pgml_py.ml import reader, snapshot
 import numpy as np
 
 def one(v):   # JSON has no NaN or Infinity
@@ -31,27 +31,13 @@ def run():
         db, rel, labels, size, sampling, materialize)
     if not do_load:
         return json.dumps({"id": sid})
-    default_chunk, read_once, vector_schema = snapshot.CHUNK_BYTES, snapshot._read_once, snapshot._vector_schema
-    ways = []   # whether each read that returned took the vector way
-
-    def recording_read_once(*args):
-        out = read_once(*args)
-        ways.append(args[-1] is not None)
-        return out
-    snapshot.CHUNK_BYTES = chunk_bytes or default_chunk
-    snapshot._read_once = recording_read_once
-    if not vector:
-        snapshot._vector_schema = lambda db: None
-    try:
-        ds = snapshot.load(db, sid)
-    finally:
-        snapshot.CHUNK_BYTES, snapshot._read_once, snapshot._vector_schema = default_chunk, read_once, vector_schema
+    ds = snapshot.load(db, sid, chunk_bytes=chunk_bytes or reader.CHUNK_BYTES, vector=vector)
     out = {"id": sid, "train": list(ds.X_train.shape), "test": list(ds.X_test.shape),
            "y_train_shape": None if ds.y_train is None else list(ds.y_train.shape),
            "feature_names": ds.feature_names, "num_features": ds.num_features,
            "label_classes": ds.label_classes,
            "dtypes": [str(ds.X_train.dtype), None if ds.y_train is None else str(ds.y_train.dtype)],
-           "vector_read": ways == [True]}
+           "vector_read": ds.vector_read}
     if full:
         out.update(X_train=plain(ds.X_train), X_test=plain(ds.X_test), y_train=plain(ds.y_train),
                    y_test=plain(ds.y_test))

@@ -1,4 +1,4 @@
-"""pgml_py/ml/snapshot.py's pure parts without a database: the stratified split, text codes and
+"""pgml_py/ml/split.py and statistics.py without a database: the stratified split, text codes and
 column statistics, each against the straightforward Python it replaced (kept here as the
 reference), on random data with NULLs/NaNs, duplicates and ties."""
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from pgml_py.ml import snapshot
+from pgml_py.ml import split, statistics
 
 
 # ---- the references: the row-at-a-time code of pgml 1.0's first release ----------------------
@@ -99,21 +99,21 @@ def test_stratified_matches_the_reference(seed):
     num_test = int(rng.integers(0, n))
     keys = [(int(v),) for v in labels]
     expected = ref_stratified_order(keys, num_test)
-    assert snapshot.stratified_order(keys, num_test).tolist() == expected
-    assert snapshot.stratified_groups(labels, num_test).tolist() == expected
+    assert split.stratified_order(keys, num_test).tolist() == expected
+    assert split.stratified_groups(labels, num_test).tolist() == expected
 
 
 def test_stratified_with_label_pairs_text_and_edge_sizes():
     keys = [("a", 1), ("b", 1), ("a", 2), ("a", 1), ("b", 1), ("c", 3), ("a", 1), ("a", 2)] * 3
     for num_test in range(len(keys)):
-        assert snapshot.stratified_order(keys, num_test).tolist() == ref_stratified_order(keys, num_test)
-    assert snapshot.stratified_groups([], 0).tolist() == []
-    assert snapshot.stratified_groups([5], 0).tolist() == [0]
+        assert split.stratified_order(keys, num_test).tolist() == ref_stratified_order(keys, num_test)
+    assert split.stratified_groups([], 0).tolist() == []
+    assert split.stratified_groups([5], 0).tolist() == [0]
 
 
 def test_stratified_keeps_proportions():
     labels = np.array([0] * 60 + [1] * 30 + [2] * 10)
-    order = snapshot.stratified_groups(labels, 20)
+    order = split.stratified_groups(labels, 20)
     test = labels[order[-20:]]
     assert [int((test == c).sum()) for c in (0, 1, 2)] == [12, 6, 2]
     assert sorted(order.tolist()) == list(range(100))
@@ -127,7 +127,7 @@ def test_categorical_matches_the_reference(seed):
     pool = [None, "__NULL__", "red", "blue", "green", "", "Ünïcode", "red "]
     values = [pool[i] for i in rng.integers(0, len(pool), size=int(rng.integers(1, 200)))]
     num_train = int(rng.integers(0, len(values) + 1))
-    codes, categories = snapshot._categorical(values, num_train)
+    codes, categories = statistics.categorical(values, num_train)
     ref_codes, ref_categories = ref_categorical(values, num_train)
     np.testing.assert_array_equal(codes, ref_codes)
     assert categories == ref_categories and list(categories) == list(ref_categories)
@@ -158,7 +158,7 @@ def columns():
 @pytest.mark.parametrize("column", list(columns()), ids=lambda c: "n%d" % c.size)
 def test_statistics_match_the_reference(column):
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, 3e38 - -3e38: on both sides
-        got, expected = snapshot._statistics(column), ref_statistics(column)
+        got, expected = statistics.compute(column), ref_statistics(column)
         present = column[~np.isnan(column)]
         beyond_float32 = present.size and not np.isfinite(np.float32(present.max()) - np.float32(present.min()))
     assert got.keys() == expected.keys()
@@ -172,18 +172,18 @@ def test_statistics_match_the_reference(column):
 
 def test_statistics_of_a_text_column():
     values = ["a", None, "b", "a", "__NULL__", "c", "a"]
-    codes, categories = snapshot._categorical(values, 6)
-    got = snapshot._statistics(codes[:6], categories)
+    codes, categories = statistics.categorical(values, 6)
+    got = statistics.compute(codes[:6], categories)
     assert got == ref_statistics(codes[:6], categories)
     assert got["missing"] == 2 and got["distinct"] == 3 and got["mode"] == 0.0  # NULL code 0 ties "a"
 
 
 def test_statistics_in_a_thread_and_their_errors():
     info = {"name": "x"}
-    stats = snapshot._Statistics([(info, np.array([1, 2, 3], dtype=np.float32))], background=True)
+    stats = statistics.Statistics([(info, np.array([1, 2, 3], dtype=np.float32))], background=True)
     stats.wait()
     assert info["statistics"]["median"] == 2.0
-    broken = snapshot._Statistics([({}, np.array(["not numbers"]))], background=True)
+    broken = statistics.Statistics([({}, np.array(["not numbers"]))], background=True)
     with pytest.raises(TypeError):
         broken.wait()
 
@@ -192,4 +192,4 @@ def test_ventiles_at_every_small_size():
     rng = np.random.default_rng(5)
     for n in range(1, 70):
         column = rng.permutation(n).astype(np.float32)
-        assert snapshot._statistics(column)["ventiles"] == ref_histogram_ventiles(column)[1], n
+        assert statistics.compute(column)["ventiles"] == ref_histogram_ventiles(column)[1], n
