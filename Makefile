@@ -82,8 +82,9 @@ start: install
 stop:
 	@bash scripts/pgml-server.sh stop
 
+# make psql ARGS='-c "SELECT pgml.version()"': extra psql arguments
 psql:
-	@bash scripts/pgml-server.sh psql
+	@bash scripts/pgml-server.sh psql $(ARGS)
 
 demo: install
 	@bash scripts/pgml-server.sh start >/dev/null

@@ -35,8 +35,16 @@ def main():
     for name, build in BUILDERS.items():
         build(store / "pgml-tiny" / name)
         print("wrote", store / "pgml-tiny" / name)
-    for directory in (store, store / "pgml-tiny"):
+    # Sample media for the README's BYTEA examples: pg_read_binary_file('<store>/pgml-tiny/samples/...').
+    samples = store / "pgml-tiny" / "samples"
+    samples.mkdir(parents=True, exist_ok=True)
+    (samples / "cat.png").write_bytes(tiny_media.png_bytes())
+    (samples / "hello.wav").write_bytes(tiny_media.wav_bytes())
+    for directory in (store, store / "pgml-tiny", samples):
         directory.chmod(0o755)
+    for sample in samples.iterdir():
+        sample.chmod(0o644)
+    print("wrote", samples)
 
 
 if __name__ == "__main__":

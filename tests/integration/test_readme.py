@@ -1,0 +1,115 @@
+"""The README is tested: every ```sql block of README.md runs, in document order, on a fresh
+database of the test server, and where the README shows psql's output the output must match.
+
+The convention (also in a comment at the top of README.md), for whoever adds a section:
+- A ```sql block is run as written with `psql -X -q -v ON_ERROR_STOP=1` (one psql per block;
+  tables persist between blocks, session state such as setseed() does not). It must succeed.
+- If the next fenced block after it (only blank lines between) is a ```text block, that block is
+  psql's expected stdout for the whole sql block (trailing spaces and blank lines ignored; NOTICEs
+  go to stderr and are not compared). Show only values that are reproducible: seed randomness
+  (`SELECT setseed(0.5)` in the same block), round floats, or say in prose that a value varies
+  and leave it out of the output block.
+- The database is made like `make demo` + `make tiny-models` make theirs: `CREATE EXTENSION pgml
+  CASCADE`, the packaged all-MiniLM-L6-v2, and the tiny models of scripts/tiny-models.py under
+  pgml-tiny/ in the model store (here a temporary store set with ALTER DATABASE ... SET
+  pgml.model_store; the README's `/var/lib/pgml/models` is replaced by that store's path).
+- A block that genuinely cannot run here (a model only on the Hugging Face hub) is preceded by
+  `<!-- readme-test: skip: <why> -->`. Keep those few.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+SKIP = re.compile(r"<!--\s*readme-test:\s*skip:(.*?)-->")
+FENCE = re.compile(r"^```(\w*)\s*$")
+
+
+def blocks(text):
+    """[(line, sql, expected output or None, skip reason or None)] in document order."""
+    lines = text.splitlines()
+    fenced, i = [], 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if m and m.group(1):
+            start, body = i, []
+            i += 1
+            while i < len(lines) and not FENCE.match(lines[i]):
+                body.append(lines[i])
+                i += 1
+            fenced.append((start, i, m.group(1), "\n".join(body)))
+        i += 1
+    out = []
+    for n, (start, end, lang, body) in enumerate(fenced):
+        if lang != "sql":
+            continue
+        before = [l for l in lines[:start] if l.strip()][-1:] or [""]
+        skip = SKIP.search(before[0])
+        expected = None
+        if n + 1 < len(fenced) and fenced[n + 1][2] == "text" and \
+                all(not l.strip() for l in lines[end + 1:fenced[n + 1][0]]):
+            expected = fenced[n + 1][3]
+        out.append((start + 1, body, expected, skip.group(1).strip() if skip else None))
+    return out
+
+
+def normalized(text):
+    return "\n".join(l.rstrip() for l in text.strip("\n").splitlines()).strip("\n")
+
+
+def test_the_convention_is_parsed():
+    sample = "x\n```sql\nSELECT 1;\n```\n\n```text\n a\n```\n<!-- readme-test: skip: hub -->\n```sql\nSELECT 2;\n```\n"
+    assert blocks(sample) == [(2, "SELECT 1;", " a", None), (10, "SELECT 2;", None, "hub")]
+
+
+@pytest.fixture(scope="module")
+def readme_db(server, public_dir):
+    store = public_dir / "readme-store"
+    store.mkdir(exist_ok=True)
+    store.chmod(0o755)
+    # the packaged MiniLM, as in the real store
+    (store / "sentence-transformers").mkdir(exist_ok=True)
+    (store / "sentence-transformers").chmod(0o755)
+    minilm = Path("/var/lib/pgml/models/sentence-transformers/all-MiniLM-L6-v2")
+    link = store / "sentence-transformers" / "all-MiniLM-L6-v2"
+    if not link.exists():
+        link.symlink_to(minilm.resolve())
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "tiny-models.py"), str(store)], check=True,
+                   capture_output=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    with server.connect() as c:
+        c.execute("DROP DATABASE IF EXISTS readme WITH (FORCE)")
+        c.execute("CREATE DATABASE readme")
+        c.execute("ALTER DATABASE readme SET pgml.model_store = '%s'" % str(store).replace("'", "''"))
+    url = server.url.rsplit("/", 1)[0] + "/readme"
+    import psycopg
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("SET client_min_messages = warning")
+        c.execute("CREATE EXTENSION pgml CASCADE")
+    return url, store
+
+
+@pytest.mark.slow
+def test_readme_sql_blocks_run_and_show_their_output(readme_db):
+    url, store = readme_db
+    psql = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                               check=True).stdout.strip()) / "psql"
+    failures, ran = [], 0
+    for line, sql, expected, skip in blocks(README.read_text()):
+        if skip is not None:
+            continue
+        sql = sql.replace("/var/lib/pgml/models", str(store))
+        done = subprocess.run([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-P", "pager=off", url],
+                              input=sql, capture_output=True, text=True, timeout=600)
+        ran += 1
+        if done.returncode != 0:
+            failures.append("README.md:%d failed:\n%s" % (line, done.stderr[-2000:]))
+        elif expected is not None and normalized(done.stdout) != normalized(expected):
+            failures.append("README.md:%d output differs.\n--- README\n%s\n--- psql\n%s"
+                            % (line, normalized(expected), normalized(done.stdout)))
+    assert ran > 0
+    assert not failures, "\n\n".join(failures)
