@@ -1,43 +1,42 @@
 #!/usr/bin/env python3
-"""pgml.embed against sentence-transformers in a plain Python process, same model files,
-same batch size, same thread count. Run with the test venv (it sees the pgml venv's packages):
+"""pgml.embed against plain sentence-transformers (torch, at its defaults: every core), interleaved
+in one run so that other load on the machine hits both sides alike. One command, a few minutes:
 
-    .venv-test/bin/python bench/embed.py [--texts 10000] [--rows 2000] [--batch-size 32]
-                                         [--threads 1] [--url URL] [--repeat 2] [--breakdown]
+    .venv-test/bin/python bench/embed.py [--texts 2000] [--rows 400] [--conn-texts 400] [--rounds 3]
+                                         [--batch-size 32] [--url URL]
 
-Cases:
-  batch    SELECT pgml.embed(model, $1::text[], '{"batch_size": B}') over N texts, all rows
-           fetched, vs SentenceTransformer(path).encode(texts, batch_size=B).
-  per-row  SELECT id, pgml.embed(model, body) FROM t over a temp table of R rows (one call per
-           row, the model cached in the connection), vs encode(text) once per text.
-Each side is warmed up (model loaded, a few batches and rows run) before timing; raw and pgml
-runs alternate --repeat times and the best time of each counts. "ratio" is pgml throughput / raw
-throughput (target for batch: >= 0.95); "cpu ratio" the same from CPU seconds (bench process
-plus the server backend), which other load on the machine disturbs less than wall time.
+Variants (each server variant in its own connection, at the server's default settings unless named):
+  raw torch            SentenceTransformer(path).encode(texts, batch_size=B): the baseline (ratio 1)
+  pgml batch           SELECT pgml.embed(model, $1::text[], '{"batch_size": B}'): default backend
+                       (pgml.embed_backend auto) and automatic threads (pgml.omp_num_threads 0)
+  pgml batch <b>       the same with "backend": torch / onnx / openvino
+  pgml int8            "quantize": "int8" (opt-in: vectors change slightly)
+  per-row raw / pgml   encode(text) per text vs SELECT pgml.embed(model, body) FROM t (R rows)
+  N conns <threads>    N connections embedding at once (default backend), pgml.omp_num_threads
+                       0 (automatic), 1 or 2: total texts/s; ratio to the best fixed count
+texts/s is the median of --rounds runs; "ratio" is texts/s over raw torch's (for "N conns" rows:
+over the best fixed thread count at that N); cosine is to raw torch's vectors; load is the first
+call of a fresh connection (model load, no export: make install made the files); RSS is the
+server backend's after the runs. Goals (issue 15): pgml batch >= 2.0x, int8 >= 3x, pgml batch
+torch >= 0.95x, automatic threads >= 0.9x the best fixed count.
 
-Threads: the raw side sets OMP_NUM_THREADS (before torch is imported) and torch.set_num_threads;
-the server side passes pgml.omp_num_threads in the connection's startup options, so it is set
-before the backend's first pgml call, which is when pgml applies it (pgml_py.api.startup ->
-hub.configure_environment, once per backend; later SETs have no effect on that backend). The
-thread count torch actually uses in the backend is read back and printed.
-
-Without --url a server is started with scripts/pgml-server.sh on port $PGML_PORT (default 15434,
+Without --url a server is started with scripts/pgml-server.sh on port $PGML_PORT (default 15601,
 data under /var/tmp/pgml-server-PORT) and stopped at the end unless it was already running.
-The benchmark leaves nothing in the database (temp table, pg_temp function).
 """
 import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "scripts" / "pgml-server.sh"
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-TARGET = 0.95
 
 # ---- deterministic texts -------------------------------------------------------------------
 
@@ -100,19 +99,6 @@ def start_server(port):
     return url, stop
 
 
-def backend_threads(conn):
-    """torch's intra-op thread count in this connection's backend, or a reason it is unknown."""
-    try:
-        conn.execute("""CREATE OR REPLACE FUNCTION pg_temp.pgml_bench_torch_threads() RETURNS TEXT AS $$
-import sys
-torch = sys.modules.get("torch")
-return str(torch.get_num_threads()) if torch else "torch not imported"
-$$ LANGUAGE plpython3u""")
-        return conn.execute("SELECT pg_temp.pgml_bench_torch_threads()").fetchone()[0]
-    except Exception as e:  # not a superuser, say: the benchmark still runs
-        return "unknown (%s)" % type(e).__name__
-
-
 def model_path(conn, model):
     """The folder the server loads `model` from (its model store), for the raw side."""
     store = conn.execute("SELECT current_setting('pgml.model_store', true)").fetchone()[0]
@@ -126,194 +112,181 @@ def model_path(conn, model):
     return model
 
 
-# ---- timing --------------------------------------------------------------------------------
-
-def backend_cpu(conn):
-    """A function giving the CPU seconds the connection's backend has used, or None when the
-    server is not on this machine (or its /proc entry is not readable)."""
-    host, pid = conn.info.host or "", conn.info.backend_pid
-    if not (host.startswith("/") or host in ("localhost", "127.0.0.1", "::1")):
-        return None
-    stat = Path("/proc/%d/stat" % pid)
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def read():
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime, all threads
+def backend_rss_mb(conn):
     try:
-        if b"postgres" not in Path("/proc/%d/cmdline" % pid).read_bytes():
-            return None
-        read()
+        for line in Path("/proc/%d/status" % conn.info.backend_pid).read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
     except OSError:
-        return None
-    return read
+        pass
+    return None
 
 
-def measure(fn, server_cpu=None, server=False):
-    """(wall seconds, CPU seconds or None, result). CPU is this process's (all threads) plus,
-    for a server case, the backend's: what the work cost when other load shares the machine."""
-    s0 = server_cpu() if server and server_cpu else None
-    c0, t0 = time.process_time(), time.perf_counter()
-    result = fn()
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    if server:
-        cpu = cpu + server_cpu() - s0 if server_cpu else None
-    return wall, cpu, result
-
-
-def run_cases(repeat, cases, server_cpu):
-    """cases: [(name, texts, fn, on_server)], run round robin `repeat` times so that changes in
-    the machine's load hit every case alike. Returns {name: (texts, best wall, best cpu,
-    result of the last run)}."""
-    best = {}
-    for _ in range(repeat):
-        for name, n, fn, on_server in cases:
-            wall, cpu, result = measure(fn, server_cpu, on_server)
-            old = best.get(name)
-            if old:
-                wall = min(wall, old[1])
-                cpu = min(cpu, old[2]) if cpu is not None else None
-            best[name] = (n, wall, cpu, result)
-    return best
-
-
-def max_diff(a, b):
+def cos_stats(got, ref):
     import numpy as np
-    return float(np.max(np.abs(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32))))
+    a, b = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    c = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return float(c.min()), float(c.mean())
+
+
+class Variant:
+    def __init__(self, name, threads, run, n_texts):
+        self.name, self.threads, self.run, self.n = name, threads, run, n_texts
+        self.rates, self.vectors, self.load, self.rss, self.ratio_to = [], None, None, None, "raw torch"
+
+    def once(self):
+        t0 = time.perf_counter()
+        vectors = self.run()
+        self.rates.append(self.n / (time.perf_counter() - t0))
+        if vectors is not None:
+            self.vectors = vectors
+
+    @property
+    def rate(self):
+        return statistics.median(self.rates)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--texts", type=int, default=10000, help="texts in the batch case")
-    parser.add_argument("--rows", type=int, default=2000, help="rows in the per-row case (0: skip)")
-    parser.add_argument("--batch-size", type=int, default=32, help="encode() batch size, both sides")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="timed runs per case, raw and pgml alternating; the best counts")
+    parser.add_argument("--texts", type=int, default=2000, help="texts in the batch variants")
+    parser.add_argument("--rows", type=int, default=400, help="rows in the per-row variants (0: skip)")
+    parser.add_argument("--conn-texts", type=int, default=400, help="texts per connection in the concurrent runs (0: skip)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed runs per variant, interleaved; the median counts")
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--url", help="server to use (default: start one on $PGML_PORT)")
-    parser.add_argument("--port", default=os.environ.get("PGML_PORT", "15434"),
-                        help="port of the server started without --url (default $PGML_PORT or 15434)")
-    parser.add_argument("--keep-server", action="store_true", help="leave a started server running")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="also time the batch call without transfer (count(*)) and with a "
-                             "binary fetch, to show where pgml's extra time goes")
+    parser.add_argument("--port", default=os.environ.get("PGML_PORT", "15601"))
+    parser.add_argument("--keep-server", action="store_true")
     parser.add_argument("--model", default=MODEL)
     args = parser.parse_args()
-    B, T = args.batch_size, args.threads
-
-    # The raw side's thread settings, as pgml's hub.configure_environment sets the backend's:
-    # before torch is imported.
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(T)
+    B = args.batch_size
     os.environ.update(TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
                       HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
     import psycopg
 
-    texts = make_texts(max(args.texts, args.rows, 4 * B))
+    texts = make_texts(max(args.texts, args.rows, args.conn_texts * 4, 4 * B))
     batch_texts, row_texts = texts[:args.texts], texts[:args.rows]
-    warm = texts[:4 * B]
-    kwargs = json.dumps({"batch_size": B})
-
+    started = time.monotonic()
     url, stop = (args.url, None) if args.url else start_server(args.port)
-    results = []  # (case, texts, wall seconds, cpu seconds)
-    notes = []
+    conns = []
     try:
-        conn = psycopg.connect(url, autocommit=True, options="-c pgml.omp_num_threads=%d" % T)
-        path = model_path(conn, args.model)
-
-        # -- server side: warm up, check threads
+        def connect(options=""):
+            c = psycopg.connect(url, autocommit=True, options=options)
+            conns.append(c)
+            return c
+        probe = connect()
+        path = model_path(probe, args.model)
         batch_sql = "SELECT pgml.embed(%s, %s::text[], %s::jsonb)"
-        conn.execute(batch_sql, (args.model, warm, kwargs)).fetchall()
-        server_threads = backend_threads(conn)
-        server_cpu = backend_cpu(conn)
 
-        # -- raw side: load and warm up
+        # -- raw side: sentence-transformers at its defaults
+        t0 = time.perf_counter()
         import torch
         from sentence_transformers import SentenceTransformer
-        torch.set_num_threads(T)
         st = SentenceTransformer(path, device="cpu")
-        st.encode(warm, batch_size=B, show_progress_bar=False)
-        raw_threads = torch.get_num_threads()
+        st.encode(batch_texts[:4 * B], batch_size=B, show_progress_bar=False)
+        raw_load = time.perf_counter() - t0
+        raw = Variant("raw torch", torch.get_num_threads(),
+                      lambda: st.encode(batch_texts, batch_size=B, show_progress_bar=False), len(batch_texts))
+        raw.load = raw_load
+        variants = [raw]
 
-        print("model %s (%s)" % (args.model, path))
-        print("threads: raw torch %d, server backend torch %s (pgml.omp_num_threads=%d); "
-              "batch size %d; %d cores" % (raw_threads, server_threads, T, B, os.cpu_count()))
-        if server_threads.isdigit() and server_threads != str(T):
-            notes.append("server backend does not use %d torch threads (%s): timings are "
-                         "not comparable" % (T, server_threads))
+        def server_variant(name, kwargs, options="", threads="auto"):
+            c = connect(options)
+            kw = json.dumps(dict(kwargs, batch_size=B))
+            t0 = time.perf_counter()
+            c.execute(batch_sql, (args.model, batch_texts[:1], kw)).fetchall()
+            load = time.perf_counter() - t0
+            c.execute(batch_sql, (args.model, batch_texts[:4 * B], kw)).fetchall()
+            v = Variant(name, threads, lambda: [r[0] for r in c.execute(batch_sql, (args.model, batch_texts, kw))],
+                        len(batch_texts))
+            v.load, v.conn = load, c
+            return v
 
-        # -- batch
-        if args.texts:
-            sql = (args.model, batch_texts, kwargs)
-            cases = [
-                ("batch raw", len(batch_texts), lambda: st.encode(
-                    batch_texts, batch_size=B, show_progress_bar=False), False),
-                ("batch pgml", len(batch_texts), lambda: conn.execute(batch_sql, sql).fetchall(), True)]
-            if args.breakdown:
-                count_sql = "SELECT count(*) FROM pgml.embed(%s, %s::text[], %s::jsonb)"
-                binary = conn.cursor(binary=True)
-                cases += [
-                    ("batch pgml count(*)", len(batch_texts),
-                     lambda: conn.execute(count_sql, sql).fetchone(), True),
-                    ("batch pgml binary", len(batch_texts),
-                     lambda: binary.execute(batch_sql, sql).fetchall(), True)]
-            best = run_cases(args.repeat, cases, server_cpu)
-            raw_vecs, rows = best["batch raw"][3], best["batch pgml"][3]
-            assert len(rows) == len(batch_texts), (len(rows), len(batch_texts))
-            notes.append("batch: max |pgml - raw| = %.2g" % max_diff([r[0] for r in rows], raw_vecs))
-            results += [(name,) + best[name][:3] for name, *_ in cases]
-
-        # -- per row
+        variants += [server_variant("pgml batch", {}),
+                     server_variant("pgml batch torch", {"backend": "torch"}),
+                     server_variant("pgml batch onnx", {"backend": "onnx"}),
+                     server_variant("pgml batch openvino", {"backend": "openvino"}),
+                     server_variant("pgml int8", {"quantize": "int8"})]
         if args.rows:
-            conn.execute("CREATE TEMP TABLE pgml_bench_rows (id INT PRIMARY KEY, body TEXT)")
-            with conn.cursor().copy("COPY pgml_bench_rows (id, body) FROM STDIN") as copy:
+            rc = variants[1].conn
+            rc.execute("CREATE TEMP TABLE pgml_bench_rows (id INT PRIMARY KEY, body TEXT)")
+            with rc.cursor().copy("COPY pgml_bench_rows (id, body) FROM STDIN") as copy:
                 for i, text in enumerate(row_texts):
                     copy.write_row((i, text))
-            conn.execute("ANALYZE pgml_bench_rows")
-            row_sql = "SELECT id, pgml.embed(%s, body) FROM pgml_bench_rows"
-            conn.execute(row_sql + " LIMIT 10", (args.model,)).fetchall()
-            for text in row_texts[:10]:
-                st.encode(text, show_progress_bar=False)
-            cases = [
-                ("per-row raw", len(row_texts), lambda: [
-                    st.encode(text, show_progress_bar=False) for text in row_texts], False),
-                ("per-row pgml", len(row_texts),
-                 lambda: conn.execute(row_sql, (args.model,)).fetchall(), True)]
-            best = run_cases(args.repeat, cases, server_cpu)
-            raw_vecs, rows = best["per-row raw"][3], dict(best["per-row pgml"][3])
-            assert len(rows) == len(row_texts), (len(rows), len(row_texts))
-            notes.append("per-row: max |pgml - raw| = %.2g"
-                         % max_diff([rows[i] for i in range(len(row_texts))], raw_vecs))
-            results += [(name,) + best[name][:3] for name, *_ in cases]
-            conn.execute("DROP TABLE pgml_bench_rows")
-        conn.close()
+            row_sql = "SELECT pgml.embed(%s, body) FROM pgml_bench_rows ORDER BY id"
+            rc.execute(row_sql + " LIMIT 10", (args.model,)).fetchall()
+            v = Variant("per-row raw", raw.threads, lambda: [st.encode(t, show_progress_bar=False) for t in row_texts],
+                        len(row_texts))
+            variants.append(v)
+            v = Variant("per-row pgml", "auto", lambda: [r[0] for r in rc.execute(row_sql, (args.model,))], len(row_texts))
+            v.conn, v.ratio_to = rc, "per-row raw"
+            variants.append(v)
+
+        # -- concurrent connections: one pool of 4, the thread setting changed per run (read per call)
+        if args.conn_texts:
+            pool = [connect() for _ in range(4)]
+            kw = json.dumps({"batch_size": B})
+            for c in pool:
+                c.execute(batch_sql, (args.model, batch_texts[:4 * B], kw)).fetchall()
+            chunks = [texts[i * args.conn_texts:(i + 1) * args.conn_texts] for i in range(4)]
+
+            def concurrent(n, setting):
+                def run():
+                    for c in pool[:n]:
+                        c.execute("SET pgml.omp_num_threads = %d" % setting)
+                    go = threading.Barrier(n)
+
+                    def work(c, chunk):
+                        go.wait()
+                        c.execute(batch_sql, (args.model, chunk, kw)).fetchall()
+                    workers = [threading.Thread(target=work, args=(pool[i], chunks[i])) for i in range(n)]
+                    for w in workers:
+                        w.start()
+                    for w in workers:
+                        w.join()
+                return run
+            for n in (2, 4):
+                for setting in (0, 1, 2):
+                    v = Variant("%d conns" % n, "auto" if setting == 0 else setting, concurrent(n, setting),
+                                n * args.conn_texts)
+                    v.ratio_to = None
+                    variants.append(v)
+
+        print("model %s (%s); batch size %d; %d cores; raw torch threads %d"
+              % (args.model, path, B, os.cpu_count(), raw.threads))
+        for r in range(args.rounds):
+            for v in variants:
+                v.once()
+        for v in variants:
+            c = getattr(v, "conn", None)
+            v.rss = backend_rss_mb(c) if c is not None else None
     finally:
+        for c in conns:
+            c.close()
         if stop and not args.keep_server:
             stop()
 
     # -- the table
-    raw = {}
+    by_name = {v.name: v for v in variants}
     print()
-    print("%-20s %6s %8s %8s %14s %7s %9s" % (
-        "case", "texts", "seconds", "texts/s", "ratio pgml/raw", "cpu s", "cpu ratio"))
-    for case, n, seconds, cpu in results:
-        kind = case.split()[0]
-        if case.endswith(" raw"):
-            raw[kind] = (seconds, cpu)
-            ratio = cpu_ratio = ""
+    print("%-22s %7s %9s %7s %21s %7s %8s" % ("variant", "threads", "texts/s", "ratio", "cosine min / mean",
+                                              "load s", "RSS MB"))
+    for v in variants:
+        if v.ratio_to is None:  # concurrent: the best fixed thread count at this N
+            best = max(w.rate for w in variants if w.name == v.name and w.threads != "auto")
+            ratio = v.rate / best
         else:
-            ratio = "%.3f" % (raw[kind][0] / seconds)
-            cpu_ratio = "%.3f" % (raw[kind][1] / cpu) if cpu else "-"
-            if case == "batch pgml" and raw[kind][0] / seconds < TARGET:
-                notes.append("batch ratio %s is below the target %.2f" % (ratio, TARGET))
-        print("%-20s %6d %8.3f %8.1f %14s %7s %9s" % (
-            case, n, seconds, n / seconds, ratio, "%.2f" % cpu if cpu else "-", cpu_ratio))
+            ratio = v.rate / by_name[v.ratio_to].rate
+        ref = raw.vectors if v.name != "per-row pgml" else by_name["per-row raw"].vectors
+        cos = "%.7f / %.7f" % cos_stats(v.vectors, ref) if v.vectors is not None and v is not raw \
+            and v.name != "per-row raw" else "-"
+        print("%-22s %7s %9.1f %7.3f %21s %7s %8s" % (
+            v.name, v.threads, v.rate, ratio, cos, "%.2f" % v.load if v.load is not None else "-",
+            "%.0f" % v.rss if v.rss else "-"))
     print()
-    for note in notes:
-        print("note: " + note)
-    print("ratio = pgml texts/s / raw texts/s (wall clock); cpu = CPU seconds of the bench "
-          "process plus, for pgml, its server backend: cpu ratio = raw cpu / pgml cpu is the "
-          "one to trust when other load shares the machine.")
+    print("texts/s: median of %d interleaved rounds (%s); ratio: to raw torch (per-row pgml: to per-row raw; "
+          "N conns: to the best fixed thread count at that N). Total %.0f s." % (
+              args.rounds, ", ".join("%.0f" % r for r in by_name["pgml batch"].rates) + " for pgml batch",
+              time.monotonic() - started))
 
 
 if __name__ == "__main__":

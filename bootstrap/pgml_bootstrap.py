@@ -146,14 +146,15 @@ def define_setting(name, kind, default, description, superuser_only, check=None)
                                          context, 0, None, None, None)
     elif kind == "int":
         storage = ctypes.c_int(int(default))
+        # an int setting whose default is 0 takes 0 (pgml.omp_num_threads: 0 = automatic)
         _server.DefineCustomIntVariable(texts[0], texts[1], None, ctypes.byref(storage), int(default),
-                                        1, 2 ** 31 - 1, context, 0, None, None, None)
+                                        min(1, int(default)), 2 ** 31 - 1, context, 0, None, None, None)
     else:
         storage = ctypes.c_char_p(None)
         texts.append(str(default or "").encode())
-        _server.DefineCustomStringVariable(texts[0], texts[1], None, ctypes.byref(storage), texts[2],
         hook = _string_check_hook(check) if check is not None else None
         texts.append(hook)  # kept alive: the server calls it
+        _server.DefineCustomStringVariable(texts[0], texts[1], None, ctypes.byref(storage), texts[2],
                                            context, 0, ctypes.cast(hook, ctypes.c_void_p) if hook else None,
                                            None, None)
     _defined[name] = (storage, texts)

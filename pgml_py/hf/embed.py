@@ -7,7 +7,7 @@ from . import hub
 # Keys of pgml.embed's kwargs that go to the SentenceTransformer constructor; the rest go to
 # encode() (prompt, prompt_name, normalize_embeddings, batch_size, precision ...).
 CONSTRUCTOR_KWARGS = ("device", "trust_remote_code", "revision", "model_kwargs",
-                      "tokenizer_kwargs", "config_kwargs", "truncate_dim", "token")
+                      "tokenizer_kwargs", "config_kwargs", "truncate_dim", "token", "backend", "quantize")
 
 
 def split_kwargs(model, kwargs):
@@ -49,9 +49,9 @@ def load(model, constructor, device_name, settings, class_name="SentenceTransfor
             raise refused
         if not local:
             raise models_store.not_found(model, settings.model_store, settings.huggingface_offline, e)
-        raise errors.PgmlError('could not load model "%s" from %s' % (model, path),
-                               detail="%s: %s" % (type(e).__name__, e), sqlstate="58030",
-                               hint="Check that the folder holds a complete save_pretrained() output.")
+        raise errors.IoError('could not load model "%s" from %s' % (model, path),
+                             detail="%s: %s" % (type(e).__name__, e),
+                             hint="Check that the folder holds a complete save_pretrained() output.")
 
 
 def cached_model(kind, class_name, model, constructor, use_cache, settings, db):
@@ -69,11 +69,23 @@ def cached_model(kind, class_name, model, constructor, use_cache, settings, db):
                        + server_files.named_paths(constructor, "kwargs"))
     constructor = dict(hub.without_remote_code(constructor), trust_remote_code=trust)
     device_name = device.choose(constructor.pop("device", None), settings.device)
-    key = (kind, model, json.dumps(constructor, sort_keys=True, default=str), device_name)
-    return cache.models.get_or_load(
-        key, kind, model, device_name,
-        lambda: load(model, constructor, device_name, settings, class_name),
-        settings.cache_max_models, use_cache)
+    runtime = None
+    if kind == "embed":  # rank's CrossEncoder stays on torch (README "Embedding backends")
+        from . import backends
+        quantize, requested = constructor.pop("quantize", None), constructor.pop("backend", None)
+        runtime = (backends.choose(requested, settings.embed_backend, quantize), quantize)
+        if device_name != "cpu" and requested is None and quantize is None:
+            runtime = ("torch", None)  # a GPU: torch, unless the call asks for an export
+    key = (kind, model, json.dumps(constructor, sort_keys=True, default=str), device_name, runtime)
+
+    def load_model():
+        encoder = load(model, constructor, device_name, settings, class_name)
+        if runtime is not None:
+            from . import backends
+            path = models_store.resolve(model, settings.model_store)
+            backends.install(encoder, model, path, runtime[0], runtime[1], device_name, settings, db.notice)
+        return encoder
+    return cache.models.get_or_load(key, kind, model, device_name, load_model, settings.cache_max_models, use_cache)
 
 
 def used_kwargs(model, encoder, encode_kwargs, db):
@@ -105,8 +117,10 @@ def embed(model, texts, kwargs, settings, db):
     constructor, encode_kwargs, use_cache = split_kwargs(model, kwargs)
     encoder = cached_model("embed", "SentenceTransformer", model, constructor, use_cache, settings, db)
     encode_kwargs = used_kwargs(model, encoder, encode_kwargs, db)
+    from .. import threads
     try:
-        vectors = encoder.encode(texts, **encode_kwargs)
+        with threads.busy().hold():  # other pgml calls see this backend busy while it computes
+            vectors = encoder.encode(texts, **encode_kwargs)
     except (TypeError, ValueError) as e:
         raise errors.InvalidParameter("kwargs for encode() are not accepted: %s" % e,
                                       hint="Remove the unknown key from kwargs.")

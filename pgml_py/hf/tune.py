@@ -7,8 +7,8 @@ import json
 import math
 import time
 
-from .. import device, errors, server_files, signals, workdirs
-from ..ml import metrics, train as ml_train
+from .. import catalog, device, errors, server_files, signals, workdirs
+from ..ml import deploy, metrics, train as ml_train
 from . import hub, tune_data, tuned
 
 TASKS = tuple(tune_data.COLUMNS)
@@ -75,13 +75,6 @@ def check_model(db, model_name, hyperparams, settings):
     return trust
 
 
-def previous_model_name(db, project_id):
-    rows = db.execute("""SELECT hyperparams->>'model_name' AS name FROM pgml.models
-                         WHERE project_id = $1 AND algorithm = 'transformers'
-                         ORDER BY id DESC LIMIT 1""", [project_id], ["int8"])
-    return rows[0]["name"] if rows else None
-
-
 def finite(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -93,11 +86,11 @@ def tune(db, project_name, task=None, relation_name=None, y_column_name=None, mo
     notice = progress or (lambda message, force=False: None)
     if task is not None:
         task = normalize_task(task)  # before the project is created
-    project_id, task = ml_train.project_for(db, project_name, task)
+    project_id, task = catalog.project_for(db, project_name, task)
     task = normalize_task(task)
     hyperparams = dict(hyperparams or {})
     check_hyperparams(hyperparams)
-    model_name = model_name or hyperparams.get("model_name") or previous_model_name(db, project_id)
+    model_name = model_name or hyperparams.get("model_name") or catalog.previous_model_name(db, project_id)
     if not model_name:
         raise errors.InvalidParameter("pgml.tune needs a model_name to fine-tune",
                                       hint="Pass model_name => 'org/name' (a hub name or a model in the model store).")
@@ -113,28 +106,22 @@ def tune(db, project_name, task=None, relation_name=None, y_column_name=None, mo
            force=True)
 
     stored = catalog_hyperparams(hyperparams, model_name, project_name)
-    model_id = db.execute("""
-        INSERT INTO pgml.models (project_id, snapshot_id, num_features, algorithm, runtime, hyperparams,
-                                 status, search_params, search_args)
-        VALUES ($1, $2, $3, 'transformers', 'python', $4::jsonb, 'in_progress', '{}', '{}') RETURNING id""",
-        [project_id, snapshot_id, 2 if task == "text_pair_classification" else 1, json.dumps(stored)],
-        ["int8", "int8", "int4", "text"])[0]["id"]
+    model_id = catalog.insert_model(db, project_id, snapshot_id, 2 if task == "text_pair_classification" else 1,
+                                    "transformers", stored)
 
     def log_step(record):
-        db.execute("INSERT INTO pgml.logs (model_id, project_id, logs) VALUES ($1, $2, $3::jsonb)",
-                   [model_id, project_id, json.dumps(record)], ["int8", "int8", "text"])
+        catalog.insert_log(db, model_id, project_id, record)
 
     from .. import threads
     with workdirs.backend_directory(WORKDIR_PREFIX) as workdir, signals.preserved(), threads.busy().hold():
         model_metrics, files = fine_tune(task, model_name, hyperparams, rows, workdir, settings,
                                          notice, log_step, check_for_interrupts, trust)
-    ml_train.store_files(db, model_id, files)
-    db.execute("UPDATE pgml.models SET status = 'successful', metrics = $2::jsonb WHERE id = $1",
-               [model_id, json.dumps(model_metrics)], ["int8", "text"])
+    catalog.store_files(db, model_id, files)
+    catalog.finish_model(db, model_id, model_metrics)
     deployed = False
     if automatic_deploy is None or automatic_deploy:
         target = metrics.target(task)[0]  # a missing target metric counts as 0 (api.md §10)
-        deployed = ml_train.auto_deploy(db, project_id, task, model_id, dict({target: 0.0}, **model_metrics))
+        deployed = deploy.automatic(db, project_id, task, model_id, dict({target: 0.0}, **model_metrics))
     return [(project_name, task.replace("_", "-"), "transformers", deployed)]
 
 
@@ -145,7 +132,8 @@ def fine_tune(task, model_name, hyperparams, rows, workdir, settings, notice, lo
     """Trains; returns (metrics, [(file path, bytes)]) of the model to store. trust: the
     trust_remote_code check_model decided (never stored: a restore decides again)."""
     import torch
-    torch.set_num_threads(settings.omp_num_threads)
+    from .. import threads
+    torch.set_num_threads(threads.for_call(settings.omp_num_threads))
     lora = hyperparams.get("lora", True)
     load_options = hub.without_remote_code({k: hyperparams[k] for k in ("token", "tokenizer_args", "device_map",
                                                                          "load_in_8bit") if k in hyperparams})

@@ -162,3 +162,121 @@ def test_bad_setting_value(conn, expect_error):
     assert conn.execute("SHOW pgml.cache_max_models").fetchone()[0] == "8"
     error = expect_error(conn, "SET pgml.cache_max_models = 'lots'")
     assert error.sqlstate == "22023" and "pgml.cache_max_models" in str(error)
+
+
+# ---- backends (README "Embedding backends") and threads --------------------------------------
+
+def cosines(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def notices_of(conn):
+    notices = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+    return notices
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino", "torch"])
+def test_backend_gives_torch_vectors(shared_conn, minilm, backend):
+    kwargs = '{"backend": "%s"}' % backend
+    rows = [r[0] for r in shared_conn.execute("SELECT pgml.embed(%s, %s::text[], %s::jsonb)", (MINILM, TEXTS, kwargs))]
+    assert cosines(rows, minilm.encode(TEXTS)).min() >= 0.9999
+    one = shared_conn.execute("SELECT pgml.embed(%s, %s, %s::jsonb)", (MINILM, TEXTS[0], kwargs)).fetchone()[0]
+    assert cosines([one], [rows[0]])[0] >= 0.99999
+
+
+def test_packaged_model_is_exported_at_install(server, minilm):
+    """make install exported MiniLM: a new connection loads the files, it exports nothing."""
+    with server.connect() as c:
+        notices = notices_of(c)
+        for backend in ("onnx", "openvino"):
+            c.execute("SELECT pgml.embed(%s, 'hello', %s::jsonb)", (MINILM, '{"backend": "%s"}' % backend)).fetchone()
+        c.execute("SELECT pgml.embed(%s, 'hello', '{\"backend\": \"onnx\", \"quantize\": \"int8\"}')", (MINILM,))
+    assert not [n for n in notices if "exported" in n or "runs on torch" in n], notices
+
+
+def test_quantized_int8_is_close(shared_conn, minilm):
+    rows = [r[0] for r in shared_conn.execute(
+        "SELECT pgml.embed(%s, %s::text[], '{\"quantize\": \"int8\"}')", (MINILM, TEXTS))]
+    assert cosines(rows, minilm.encode(TEXTS)).min() >= 0.95  # measured 0.98+ (README)
+
+
+def test_export_made_once_and_reused(server, public_dir):
+    """A model not exported before: the first connection exports it (NOTICE), the second loads
+    the same file without exporting again."""
+    from sentence_transformers import SentenceTransformer
+    store = public_dir / "export-store"
+    bert_encoder(store / "tiny-org" / "tiny-export", seed=3)
+    store.chmod(0o755)
+    expected = SentenceTransformer(str(store / "tiny-org" / "tiny-export"), device="cpu").encode(TEXTS)
+    results, all_notices = [], []
+    for _ in range(2):
+        with server.connect() as c:
+            notices = notices_of(c)
+            c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
+            results.append([r[0] for r in c.execute(
+                "SELECT pgml.embed('tiny-org/tiny-export', %s::text[], '{\"backend\": \"onnx\"}')", (TEXTS,))])
+            all_notices.append([n for n in notices if "exported" in n])
+    assert len(all_notices[0]) == 1 and "onnx" in all_notices[0][0], all_notices
+    assert all_notices[1] == [], all_notices
+    for rows in results:
+        assert cosines(rows, expected).min() >= 0.9999
+
+
+def test_model_that_cannot_be_exported_falls_back_to_torch(server, public_dir):
+    from fixtures.tiny_models import static_encoder
+    from sentence_transformers import SentenceTransformer
+    store = public_dir / "static-store"
+    static_encoder(store / "tiny-org" / "tiny-static")
+    store.chmod(0o755)
+    expected = SentenceTransformer(str(store / "tiny-org" / "tiny-static"), device="cpu").encode(TEXTS)
+    with server.connect() as c:
+        notices = notices_of(c)
+        c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
+        rows = [r[0] for r in c.execute(
+            "SELECT pgml.embed('tiny-org/tiny-static', %s::text[], '{\"backend\": \"openvino\"}')", (TEXTS,))]
+    np.testing.assert_allclose(np.array(rows), expected, atol=1e-5)
+    fallback = [n for n in notices if "runs on torch instead of openvino" in n]
+    assert len(fallback) == 1 and "StaticEmbedding" in fallback[0], notices
+
+
+@pytest.mark.parametrize("kwargs,names", [('{"backend": "tensorrt"}', "backend"), ('{"backend": 1}', "backend"),
+                                          ('{"quantize": "int4"}', "quantize")])
+def test_bad_backend_is_22023_with_hint(conn, expect_error, kwargs, names):
+    e = expect_error(conn, "SELECT pgml.embed(%s, 'hello', %s::jsonb)", (MINILM, kwargs))
+    assert e.sqlstate == "22023"
+    assert names in e.diag.message_primary and e.diag.message_hint
+
+
+def test_embed_backend_setting(server, minilm, expect_error):
+    with server.connect() as c:
+        c.execute("SELECT pgml.version()")  # defines the pgml.* settings in this backend
+        e = expect_error(c, "SET pgml.embed_backend = 'tensorrt'")
+        assert e.sqlstate == "22023" and e.diag.message_hint
+        c.execute("SET pgml.embed_backend = 'onnx'")
+        rows = [r[0] for r in c.execute("SELECT pgml.embed(%s, %s::text[])", (MINILM, TEXTS))]
+    assert cosines(rows, minilm.encode(TEXTS)).min() >= 0.9999
+
+
+TORCH_THREADS = """CREATE OR REPLACE FUNCTION pg_temp.torch_threads() RETURNS INT AS $$
+import sys
+return sys.modules["torch"].get_num_threads()
+$$ LANGUAGE plpython3u"""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_explicit_omp_num_threads_wins(server, threads):
+    with server.connect(options="-c pgml.omp_num_threads=%d" % threads) as c:
+        c.execute("SELECT pgml.embed(%s, %s::text[], '{\"backend\": \"torch\"}')", (MINILM, TEXTS)).fetchall()
+        c.execute(TORCH_THREADS)
+        assert c.execute("SELECT pg_temp.torch_threads()").fetchone()[0] == threads
+
+
+def test_automatic_threads_are_at_most_the_cores(server):
+    import os
+    with server.connect() as c:
+        c.execute("SELECT pgml.embed(%s, %s::text[], '{\"backend\": \"torch\"}')", (MINILM, TEXTS)).fetchall()
+        assert c.execute("SHOW pgml.omp_num_threads").fetchone()[0] == "0"
+        c.execute(TORCH_THREADS)
+        assert 1 <= c.execute("SELECT pg_temp.torch_threads()").fetchone()[0] <= len(os.sched_getaffinity(0))

@@ -9,7 +9,8 @@ def test_defaults_when_unset():
     assert s.cache_max_models == 8
     assert s.huggingface_offline is False
     assert s.huggingface_whitelist == []
-    assert s.omp_num_threads == 1
+    assert s.omp_num_threads == 0  # automatic (pgml_py/threads.py)
+    assert s.embed_backend == "auto"
     assert s.model_store == settings.install_defaults["pgml.model_store"]
 
 
