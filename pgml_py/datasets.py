@@ -10,6 +10,7 @@ import os
 from collections import namedtuple
 
 from . import errors, server_files, signals
+from .db import quote_ident
 
 # name: column name; type: element SQL type; shape: None for a scalar, (rows, cols) for a matrix
 Column = namedtuple("Column", "name type shape")
@@ -48,13 +49,6 @@ HF_TYPES = {"string": "TEXT", "large_string": "TEXT", "int64": "INT8", "int32": 
             "float16": "FLOAT4", "bool": "BOOLEAN"}
 _HF_JSON_FEATURES = {"List", "LargeList", "Sequence", "Json", "Translation",
                      "TranslationVariableLanguages"}
-
-
-def quote_ident(name):
-    """Always-quoted SQL identifier, as psycopg's sql.Identifier writes it."""
-    if not isinstance(name, str) or not name or "\x00" in name:
-        raise errors.bad_argument("a column or table name", "a non-empty string", repr(name))
-    return '"%s"' % name.replace('"', '""')
 
 
 def create_table_query(table, columns):
@@ -209,9 +203,9 @@ def hf_values(column, values):
         return [None if v is None else json.dumps(v, default=str) for v in values]
     if column.type == "TEXT" and any(v is not None and "\x00" in v for v in values):
         # PL/Python would silently cut the string at the NUL
-        raise errors.DataError('column "%s" has text with a NUL character, which PostgreSQL '
-                               'cannot store' % column.name, sqlstate="22021",
-                               hint="Remove the NUL characters from the data first.")
+        raise errors.CharacterNotInRepertoire('column "%s" has text with a NUL character, which PostgreSQL '
+                                              'cannot store' % column.name,
+                                              hint="Remove the NUL characters from the data first.")
     return list(values)
 
 

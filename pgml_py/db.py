@@ -59,6 +59,15 @@ def statement_view():
     return None if snapshot is None else (pgml_bootstrap.statement_started(),) + snapshot
 
 
+def quote_ident(name):
+    """An always-quoted SQL identifier, as psycopg's sql.Identifier writes it: for the names pgml
+    creates (load_dataset's tables and columns). Existing objects are named by the catalog's
+    own quote_ident, in SQL."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise errors.bad_argument("a column or table name", "a non-empty string", repr(name))
+    return '"%s"' % name.replace('"', '""')
+
+
 def notice(message):
     _plpy().notice(message)
 

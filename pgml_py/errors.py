@@ -55,6 +55,11 @@ class InsufficientPrivilege(PgmlError):
     sqlstate = "42501"
 
 
+class CharacterNotInRepertoire(DataError):
+    """Text PostgreSQL cannot store, such as a NUL character (22021)."""
+    sqlstate = "22021"
+
+
 class InvalidRegularExpression(PgmlError):
     """A separator that is not a valid regular expression (2201B invalid_regular_expression)."""
     sqlstate = "2201B"
@@ -63,6 +68,21 @@ class InvalidRegularExpression(PgmlError):
 class StatementTooComplex(PgmlError):
     """Work that would not end in reasonable time, such as a backtracking regex (54001)."""
     sqlstate = "54001"
+
+
+class OutOfMemory(PgmlError):
+    """A library call that ran out of memory (53200 out_of_memory)."""
+    sqlstate = "53200"
+
+
+class ObjectNotInPrerequisiteState(PgmlError):
+    """An object that exists but is not ready, such as a model whose training failed (55000)."""
+    sqlstate = "55000"
+
+
+class IoError(PgmlError):
+    """Files on the server that cannot be read or used, such as a partial model folder (58030)."""
+    sqlstate = "58030"
 
 
 class DataCorrupted(PgmlError):

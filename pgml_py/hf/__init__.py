@@ -1,1 +1,1 @@
-"""Hugging Face: embeddings, chunking (and later transform, rank, tune)."""
+"""Hugging Face: embeddings, chunking, transform, rank and tune."""

@@ -78,9 +78,8 @@ def deploy_model(db, model_id):
             hint="Pick an id from pgml.trained_models.")
     row = rows[0]
     if row["status"] != "successful":
-        raise errors.PgmlError(
+        raise errors.ObjectNotInPrerequisiteState(
             "model %s cannot be deployed: its status is %s" % (model_id, row["status"]),
-            sqlstate="55000",
             hint="Deploy a model whose training succeeded (status successful in pgml.models).")
     insert(db, row["id"], model_id, "specific")
     return [(row["name"], "specific", row["algorithm"])]
@@ -119,13 +118,12 @@ def deploy_project(db, project_name, strategy="best_score", algorithm=None):
     else:
         rows = db.execute(_ROLLBACK, [project_id, algorithm], ["int8", "text"])
     if not rows:
-        raise errors.PgmlError(
+        raise errors.ObjectNotInPrerequisiteState(
             "No qualified models exist for this deployment.",
             detail='Project "%s" has no %s model%s.' % (
                 project_name,
                 "successful" if algorithm is None else "successful %s" % algorithm,
                 " deployed before the current one" if strategy == "rollback" else ""),
-            sqlstate="55000",
             hint="Train one with pgml.train first, or choose another algorithm or strategy.")
     model_id, model_algorithm = rows[0]["id"], rows[0]["algorithm"]
     insert(db, project_id, model_id, strategy)

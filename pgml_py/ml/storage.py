@@ -159,9 +159,9 @@ def load(files, *, model_id=None):
 
 
 def _corrupted(model_id, detail):
-    return errors.PgmlError(
+    return errors.DataCorrupted(
         "files of model %s in pgml.files are damaged or were altered" % (model_id or "?"),
-        detail=detail, sqlstate="XX001",
+        detail=detail,
         hint="Only pgml.train writes these rows: train the model again and deploy the new one.")
 
 
