@@ -255,18 +255,15 @@ def test_unknown_splitter_option(conn, expect_error, splitter):
     assert_error(error, "22023", splitter, "chunk_sizes")
 
 
-def punkt_installed():
-    import nltk
-    try:
-        nltk.data.find("tokenizers/punkt_tab")
-        return True
-    except LookupError:
-        return False
-
-
-def test_nltk_without_punkt_data(conn, expect_error):
-    if punkt_installed():
-        pytest.skip("NLTK's punkt_tab data is installed on this machine")
+def test_nltk_without_punkt_data(conn, expect_error, public_dir):
+    """NLTK looks for its data in nltk.data.path only (NLTK_DATA and the default folders, read
+    once at import): this backend's is set to an empty folder, so the test runs whether or not
+    punkt_tab is installed on the machine."""
+    empty = public_dir / "nltk-data-empty"
+    empty.mkdir(exist_ok=True)
+    conn.execute("SELECT pgml.version()")   # puts pgml's venv on this backend's sys.path
+    conn.execute("DO $$\nimport os\nos.environ['NLTK_DATA'] = %s\nimport nltk\nnltk.data.path[:] = [%s]\n$$ "
+                 "LANGUAGE plpython3u" % (repr(str(empty)), repr(str(empty))))
     error = expect_error(conn, "SELECT * FROM pgml.chunk('nltk', 'One sentence. Another one.')")
     assert_error(error, "58P01", "nltk", "punkt")
     assert "nltk.downloader" in error.diag.message_hint and "punkt" in error.diag.message_hint

@@ -203,3 +203,28 @@ def test_signature(conn):
         "FROM pg_proc WHERE oid = 'pgml.load_dataset'::regproc").fetchone() == (
         "source text, subset text DEFAULT NULL::text, \"limit\" bigint DEFAULT NULL::bigint, "
         "kwargs jsonb DEFAULT '{}'::jsonb", "TABLE(table_name text, rows bigint)", "v", False)
+
+
+def test_splits_are_concatenated_in_batches_and_limit_counts_across_them(conn, public_dir):
+    """Two splits of 12,000 rows (more than one INSERT batch each): both, each in its file's
+    order, or the first `limit` rows of the one named by kwargs' split."""
+    files = {}
+    for split, offset in (("train", 0), ("test", 100000)):
+        files[split] = str(write_file(public_dir, split + ".csv",
+                                      "a,b\n" + "".join("%d,x%d\n" % (offset + i, i) for i in range(12000))))
+    kwargs = json.dumps({"data_files": files})
+    assert conn.execute("SELECT * FROM pgml.load_dataset('csv', kwargs => %s)", (kwargs,)).fetchone() == ("csv", 24000)
+    a = [r[0] for r in conn.execute('SELECT a FROM pgml."csv" ORDER BY ctid').fetchall()]
+    assert a in (list(range(12000)) + list(range(100000, 112000)), list(range(100000, 112000)) + list(range(12000)))
+    kwargs = json.dumps({"data_files": files, "split": "test"})
+    assert conn.execute("SELECT * FROM pgml.load_dataset('csv', NULL, 3, %s)", (kwargs,)).fetchone() == ("csv", 3)
+    assert conn.execute('SELECT a, b FROM pgml."csv" ORDER BY ctid').fetchall() == [
+        (100000, "x0"), (100001, "x1"), (100002, "x2")]
+
+
+def test_an_unreadable_file_is_a_data_error(conn, public_dir, expect_error):
+    path = write_file(public_dir, "broken.jsonl", '{"a": 1}\n{"a": \n')
+    error = expect_error(conn, "SELECT * FROM pgml.load_dataset('json', kwargs => %s)",
+                         (json.dumps({"data_files": str(path)}),))
+    assert error.sqlstate == "22000" and 'dataset "json" could not be read' in error.diag.message_primary
+    assert error.diag.message_detail and error.diag.message_hint

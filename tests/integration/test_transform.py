@@ -1,4 +1,7 @@
-"""pgml.transform and transform_stream on tiny real models from a temporary model store."""
+"""pgml.transform and transform_stream on tiny real models from a temporary model store; each
+task's output is compared with the same tiny model run in this process (transformers'
+pipeline(), or generate() for the seq2seq tasks transformers 5 has no pipeline for)."""
+import functools
 import json
 import threading
 import time
@@ -31,14 +34,44 @@ def tconn(server, store):
         yield c
 
 
+@functools.lru_cache(maxsize=None)
+def local(task, path):
+    """transformers' pipeline() on the model the server loads, on the CPU, in this process."""
+    from transformers import pipeline
+    return pipeline(task, model=str(path), device="cpu")
+
+
+def plain(value):
+    """A pipeline's output as JSON carries it (numpy and torch numbers as Python numbers)."""
+    return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else o.item()))
+
+
+def assert_close(got, expected, path="output"):
+    """Equal structure and strings; numbers equal within float32 rounding."""
+    if isinstance(expected, dict):
+        assert isinstance(got, dict) and set(got) == set(expected), (path, got, expected)
+        for key in expected:
+            assert_close(got[key], expected[key], "%s.%s" % (path, key))
+    elif isinstance(expected, list):
+        assert isinstance(got, list) and len(got) == len(expected), (path, got, expected)
+        for i, (g, e) in enumerate(zip(got, expected)):
+            assert_close(g, e, "%s[%d]" % (path, i))
+    elif isinstance(expected, float):
+        assert got == pytest.approx(expected, rel=1e-4, abs=1e-6), (path, got, expected)
+    else:
+        assert got == expected, (path, got, expected)
+
+
 def transform(conn, task, args, inputs):
     return conn.execute("SELECT pgml.transform(task => %s::jsonb, args => %s::jsonb, inputs => %s::text[])",
                         (json.dumps(task), json.dumps(args), inputs)).fetchone()[0]
 
 
-def test_text_classification(tconn):
+def test_text_classification(tconn, store):
     out = transform(tconn, {"task": "text-classification", "model": "t/cls"}, {}, ["good data", "bad cat"])
     assert len(out) == 2
+    assert_close(out, plain(local("text-classification", store / "t" / "cls")(["good data", "bad cat"],
+                                                                                truncation=True)))
     assert all(set(r) == {"label", "score"} and r["label"] in ("NEGATIVE", "POSITIVE") and 0 < r["score"] <= 1
                for r in out)
     again = transform(tconn, {"task": "sentiment-analysis", "model": "t/cls"}, {}, ["good data", "bad cat"])
@@ -53,40 +86,68 @@ def test_text_task_name_and_json_text_task(tconn):
     assert by_json_text[0]["label"] in ("NEGATIVE", "POSITIVE")
 
 
-def test_token_classification(tconn):
+def test_token_classification(tconn, store):
     out = transform(tconn, {"task": "ner", "model": "t/ner"}, {}, ["hello paris", "the dog"])
+    assert_close(out, plain(local("ner", store / "t" / "ner")(["hello paris", "the dog"])))
     assert len(out) == 2 and all(isinstance(entities, list) for entities in out)
     for entity in out[0]:
         assert {"entity", "score", "index", "word", "start", "end"} <= set(entity)
 
 
-def test_zero_shot(tconn):
+def test_zero_shot(tconn, store):
     out = transform(tconn, {"task": "zero-shot-classification", "model": "t/nli"},
                     {"candidate_labels": ["database", "animal"]}, ["postgres is a database"])
+    assert_close(out, plain(local("zero-shot-classification", store / "t" / "nli")(
+        ["postgres is a database"], candidate_labels=["database", "animal"])))
     assert out[0]["sequence"] == "postgres is a database"
     assert sorted(out[0]["labels"]) == ["animal", "database"]
     assert sum(out[0]["scores"]) == pytest.approx(1.0, abs=1e-4)
 
 
-def test_fill_mask_one_and_many(tconn):
+def test_fill_mask_one_and_many(tconn, store):
     one = transform(tconn, {"task": "fill-mask", "model": "t/mlm"}, {"top_k": 3}, ["hello [MASK] world"])
     assert len(one) == 3 and {"score", "token", "token_str", "sequence"} <= set(one[0])
     many = transform(tconn, {"task": "fill-mask", "model": "t/mlm"}, {"top_k": 2}, ["a [MASK]", "the [MASK] cat"])
     assert len(many) == 2 and all(len(r) == 2 for r in many)
+    pipe = local("fill-mask", store / "t" / "mlm")
+    assert_close(one, plain(pipe("hello [MASK] world", top_k=3)))
+    assert_close(many, plain(pipe(["a [MASK]", "the [MASK] cat"], top_k=2)))
 
 
-def test_text_generation_is_deterministic_with_greedy_decoding(tconn):
+def test_text_generation_is_deterministic_with_greedy_decoding(tconn, store):
     args = {"max_new_tokens": 6, "do_sample": False}
     out = transform(tconn, {"task": "text-generation", "model": "t/gpt2"}, args, ["hello world", "the cat"])
+    assert_close(out, plain(local("text-generation", store / "t" / "gpt2")(["hello world", "the cat"], **args)))
     assert len(out) == 2 and out[0][0]["generated_text"].startswith("hello world")
     assert transform(tconn, {"task": "text-generation", "model": "t/gpt2"}, args, ["hello world", "the cat"]) == out
 
 
+def seq2seq_reference(path, task, texts, args):
+    """What transformers 4's summarization/translation/text2text pipelines gave: the task's
+    prefix and generation defaults (the config's task_specific_params; T5's English prompt for
+    translation), a padded batch, generate(), decoded without special tokens."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    tokenizer, model = AutoTokenizer.from_pretrained(str(path)), AutoModelForSeq2SeqLM.from_pretrained(str(path))
+    name = "translation_en_to_fr" if task.startswith("translation") else task.replace("-generation", "")
+    params = dict((getattr(model.config, "task_specific_params", None) or {}).get(name) or {})
+    prefix = params.pop("prefix", getattr(model.config, "prefix", None))
+    if prefix is None and name == "translation_en_to_fr":
+        prefix = "translate English to French: "
+    encoded = tokenizer([(prefix or "") + t for t in texts], padding=True, truncation=True, return_tensors="pt")
+    encoded.pop("token_type_ids", None)
+    with torch.inference_mode():
+        ids = model.generate(**encoded, **dict(params, **args))   # the task's defaults, then args
+    key = {"summarization": "summary_text", "translation_en_to_fr": "translation_text"}.get(name, "generated_text")
+    return [{key: tokenizer.decode(i, skip_special_tokens=True, clean_up_tokenization_spaces=False)} for i in ids]
+
+
 @pytest.mark.parametrize("task,key", [("summarization", "summary_text"), ("translation_en_to_fr", "translation_text"),
                                       ("text2text-generation", "generated_text"), ("text2text", "generated_text")])
-def test_seq2seq_tasks(tconn, task, key):
+def test_seq2seq_tasks(tconn, store, task, key):
     args = {"max_new_tokens": 5, "do_sample": False}
     out = transform(tconn, {"task": task, "model": "t/t5"}, args, ["hello world", "the cat is good"])
+    assert out == seq2seq_reference(store / "t" / "t5", task, ["hello world", "the cat is good"], args)
     assert len(out) == 2 and all(set(r) == {key} and isinstance(r[key], str) for r in out)
     assert transform(tconn, {"task": task, "model": "t/t5"}, args, ["hello world", "the cat is good"]) == out
 
@@ -133,9 +194,10 @@ def test_chat_template_and_eos_token_args(tconn):
     assert "".join(streamed).strip() == custom.strip()
 
 
-def test_feature_extraction(tconn):
+def test_feature_extraction(tconn, store):
     out = transform(tconn, {"task": "feature-extraction", "model": "t/cls"}, {}, ["hello world"])
     assert len(out[0][0][0]) == 32
+    assert_close(out, plain(local("feature-extraction", store / "t" / "cls")(["hello world"])))
 
 
 # The tiny chat model's first 7 ids are special tokens, which replies strip.
