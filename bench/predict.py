@@ -93,7 +93,7 @@ def deployed_model(conn):
 
 
 def model_files(conn, model_id):
-    """The deployed model's pgml.files as {path: bytes}, parts joined, as predict.load does."""
+    """The deployed model's pgml.files as {path: bytes}, parts joined, as model_loader.load does."""
     files = {}
     for path, data in conn.execute("SELECT path, data FROM pgml.files WHERE model_id = %s "
                                    "ORDER BY path, part", (model_id,)):
@@ -214,8 +214,7 @@ RETURNS TEXT AS $$
 import json, time
 import numpy as np
 api = GD["pgml_api"]
-from pgml_py import db
-from pgml_py.ml import predict as core
+from pgml_py import catalog, db, model_loader
 max_models = lambda: api.current_settings().cache_max_models
 def med(fn):
     for _ in range(20):
@@ -225,14 +224,14 @@ def med(fn):
         t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
     ts.sort()
     return ts[len(ts) // 2]
-mid = core.deployed_model_id(db, "%(project)s")
-model = core.load(db, mid, max_models)
+mid = catalog.deployed_model_id(db, "%(project)s")
+model = model_loader.load(db, mid, max_models)
 booster = model.estimator.get_booster()
 out = {
     "api.predict (whole call)": med(lambda: api.predict("%(project)s", None, features, "predict")),
     "settings read (ctypes; only when a model loads)": med(lambda: api.current_settings()),
-    "deployment lookup (memo of this statement)": med(lambda: core.deployed_model_id(db, "%(project)s")),
-    "model cache hit": med(lambda: core.load(db, mid, max_models)),
+    "deployment lookup (memo of this statement)": med(lambda: catalog.deployed_model_id(db, "%(project)s")),
+    "model cache hit": med(lambda: model_loader.load(db, mid, max_models)),
     "Deployed.predict_first (one-row fast path)": med(lambda: model.predict_first(features)),
     "Deployed.predict (np + XGBRegressor.predict)": med(lambda: model.predict(features)),
     "Booster.inplace_predict": med(lambda: booster.inplace_predict(np.asarray(features, dtype=np.float32).reshape(1, -1))),

@@ -9,7 +9,7 @@ import queue
 import threading
 
 from .. import errors
-from . import hub, transform
+from . import generation, hub, transform
 
 POLL_SECONDS = 0.1
 
@@ -44,7 +44,7 @@ def stream(task, args, text_input=None, chat_inputs=None, settings=None, check_f
             hint='Use {"task": "text-generation"} or "conversational", or pgml.transform.')
     args = hub.call_args(args, None if "project" in task else task.get("model"), settings, db)
     pipe = transform.get_pipeline(task, settings, db)
-    args = transform.generation_args(args, pipe)
+    args = generation.generation_args(args, pipe)
     args.pop("cache", None)
     inputs = prompt_ids(pipe, text_input, chat_inputs, args.pop("chat_template", None))
     inputs = {k: v.to(pipe.model.device) for k, v in inputs.items()}

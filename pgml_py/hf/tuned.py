@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 
-from .. import device, errors, models_store, server_files
+from .. import catalog, device, errors, models_store, server_files
 from . import hub
 
 META_FILE = "pgml_tune.json"
@@ -126,8 +126,7 @@ def directory_files(directory):
 
 def write_files(db, model_id, directory):
     """Writes the model's pgml.files rows (parts joined) under directory; returns the meta."""
-    from ..ml.predict import model_files
-    files = model_files(db, model_id)
+    files = catalog.model_files(db, model_id)
     if META_FILE not in files:
         raise errors.DataError("model %d has no %s: it was not made by pgml.tune" % (model_id, META_FILE),
                                hint="Tune the project again.")
@@ -195,12 +194,10 @@ def restore(db, model_id, settings):
 
 def deployed_model_id(db, project_name):
     """The project's deployed model, which must be a tuned one (pgml.transform's "project")."""
-    from ..ml import predict
     if not isinstance(project_name, str):
         raise errors.bad_argument("project", "a project name", json.dumps(project_name))
-    model_id = predict.deployed_model_id(db, project_name)
-    rows = db.execute("SELECT algorithm FROM pgml.models WHERE id = $1", [model_id], ["int8"])
-    if rows[0]["algorithm"] != "transformers":
+    model_id = catalog.deployed_model_id(db, project_name)
+    if catalog.successful_model(db, model_id)["algorithm"] != "transformers":
         raise errors.InvalidParameter('project "%s" was not made by pgml.tune' % project_name,
                                       hint="pgml.transform runs tuned projects only; use pgml.predict for this one.")
     return model_id
@@ -241,7 +238,11 @@ class Tuned:
             hint="Call pgml.predict(project, 'some text')" if self.task in CLASSIFICATION
             else "Call pgml.generate(project, 'some text').")
 
-    predict_proba = predict_first = predict
+    predict_proba = predict
+
+    def predict_first(self, features, fast=True):
+        """predict's single-row form (api.predict's, which passes pgml.predict_fast_path)."""
+        return self.predict(features)
 
     def predict_row(self, value):
         """pgml.predict(project, text) → the class (its value when numeric, else its index)."""
@@ -267,7 +268,7 @@ class Tuned:
         """Decoded outputs for inputs; a conversation model answers each input as the user turn
         and returns only the reply."""
         import torch
-        from .transform import generation_args, interrupt_check
+        from .generation import generation_args, interrupt_check
         if self.task in CLASSIFICATION:
             raise errors.InvalidParameter("pgml.generate is for generation tasks; this project is %s"
                                           % self.task.replace("_", "-"),

@@ -1,26 +1,16 @@
-"""pgml.predict and friends (api.md §9): the project's deployed model, loaded from pgml.files
-once per connection and cached by model id. One indexed query per statement snapshot finds the
-deployed model, so a deploy committed in another connection is used by the next statement."""
+"""pgml.predict and friends (api.md §9) for models made by pgml.train: the estimator from
+pgml.files with its task, labels and preprocessing. model_loader caches it per connection;
+catalog.deployed_model_id says which model a statement predicts with."""
 import functools
 import json
 
 import numpy as np
 
-from .. import cache, errors
+from .. import catalog, errors
 from . import single_row, storage
 
 LABELS_FILE = "labels.json"  # the original label values of a classification model, in code order
 COLUMNS_FILE = "columns.json"  # the snapshot's feature columns with their fitted preprocessing
-
-DEPLOYED = """
-SELECT d.model_id FROM pgml.deployments d
-WHERE d.project_id = (SELECT p.id FROM pgml.projects p WHERE p.name = $1)
-ORDER BY d.id DESC LIMIT 1"""  # the project by its unique name first: a plan with no join
-
-MODEL = """
-SELECT m.num_features, m.algorithm, p.task::pg_catalog.text AS task FROM pgml.models m
-JOIN pgml.projects p ON p.id = m.project_id WHERE m.id = $1 AND m.status = 'successful'"""
-
 
 class Deployed:
     """A loaded model: the estimator, its task, feature count and original class values."""
@@ -85,86 +75,31 @@ class Deployed:
         return self.estimator.predict_proba(self.rows(features))
 
 
-_looked_up = {"view": None, "ids": {}}   # project name -> deployed model id, this snapshot
-
-
-def deployed_model_id(db, project_name):
-    """The project's deployed model as the running statement sees it: the last deployment
-    committed before the statement's snapshot, as a read-committed SELECT would find it. Read
-    once per snapshot and project (every row of `SELECT pgml.predict(...) FROM t` shares one);
-    each statement of a query string, DO block or function has its own snapshot, and predict is
-    STABLE so a prepared plan calls it again. A deploy in this connection is used at once."""
-    view = db.statement_view()
-    if view is None or _looked_up["view"] != view:
-        _looked_up["view"], _looked_up["ids"] = view, {}
-    model_id = _looked_up["ids"].get(project_name)
-    if model_id is None:
-        rows = db.execute(DEPLOYED, [project_name], ["text"])
-        if not rows:
-            raise errors.UndefinedObject(
-                "No deployed model exists for the project named: `%s`" % project_name,
-                hint="Train one with pgml.train('%s', ...) or deploy one with pgml.deploy." % project_name)
-        model_id = _looked_up["ids"][project_name] = rows[0]["model_id"]
-    return model_id
-
-
-def forget_deployments():
-    """Called by every deploy in this connection: the next predict looks the deployment up."""
-    _looked_up["view"], _looked_up["ids"] = None, {}
-
-
-def model_files(db, model_id):
-    """{path: bytes} of the model's pgml.files rows, parts joined in order."""
-    parts = {}
-    for row in db.execute("SELECT path, data FROM pgml.files WHERE model_id = $1 ORDER BY path, part",
-                          [model_id], ["int8"]):
-        parts.setdefault(row["path"], []).append(bytes(row["data"]))
-    return {path: b"".join(chunks) for path, chunks in parts.items()}
-
-
-def load(db, model_id, max_models):
-    """The Deployed model for model_id, from this connection's cache when already loaded.
-    max_models() gives pgml.cache_max_models: read only when a model must be loaded, so a
-    warm predict reads no settings."""
-    key = ("predict", model_id)
-    deployed = cache.models.lookup(key)
-    if deployed is not None:
-        return deployed
-
-    def read():
-        rows = db.execute(MODEL, [model_id], ["int8"])
-        if not rows:
-            raise errors.UndefinedObject("model %d does not exist or did not finish training" % model_id,
-                                         hint="See SELECT * FROM pgml.trained_models.")
-        if rows[0]["algorithm"] == "transformers":  # made by pgml.tune
-            from .. import settings
-            from ..hf import tuned
-            return tuned.restore(db, model_id, settings.read(db))
-        files = model_files(db, model_id)
-        size = sum(len(data) for data in files.values())  # pgml.cached_models().bytes: its pgml.files
-        try:
-            classes = json.loads(files.pop(LABELS_FILE)) if LABELS_FILE in files else None
-            columns = json.loads(files.pop(COLUMNS_FILE)) if COLUMNS_FILE in files else None
-        except ValueError as exc:  # a files row altered by SQL
-            raise storage._corrupted(model_id, "%s: %s" % (type(exc).__name__, exc)) from exc
-        estimator = storage.load(sorted(files.items()), model_id=model_id)
-        deployed = Deployed(estimator, rows[0]["task"], rows[0]["num_features"], classes, columns)
-        deployed.size_bytes = size
-        return deployed
-    return cache.models.get_or_load(key, "predict", "model %d" % model_id, "cpu", read, max_models())
+def classic(db, model_id, row):
+    """The Deployed model of a pgml.train model from its pgml.files (model_loader caches it);
+    row: catalog.successful_model's."""
+    files = catalog.model_files(db, model_id)
+    size = sum(len(data) for data in files.values())  # pgml.cached_models().bytes: its pgml.files
+    try:
+        classes = json.loads(files.pop(LABELS_FILE)) if LABELS_FILE in files else None
+        columns = json.loads(files.pop(COLUMNS_FILE)) if COLUMNS_FILE in files else None
+    except ValueError as exc:  # a files row altered by SQL
+        raise storage._corrupted(model_id, "%s: %s" % (type(exc).__name__, exc)) from exc
+    estimator = storage.load(sorted(files.items()), model_id=model_id)
+    deployed = Deployed(estimator, row["task"], row["num_features"], classes, columns)
+    deployed.size_bytes = size
+    return deployed
 
 
 # ---- row form (api.md §9) ----------------------------------------------------------------
 
 def snapshot_columns(db, model_id):
     """The feature columns of the model's snapshot (models stored before columns.json)."""
-    rows = db.execute("""SELECT s.columns::pg_catalog.text AS columns FROM pgml.models m
-                         JOIN pgml.snapshots s ON s.id = m.snapshot_id WHERE m.id = $1""", [model_id], ["int8"])
-    columns = json.loads(rows[0]["columns"] or "null") if rows else None
+    columns = catalog.snapshot_feature_columns(db, model_id)
     if not columns:
         raise errors.FeatureNotSupported("model %d has no snapshot columns to read a row with" % model_id,
                                          hint="Pass the features as an array instead.")
-    return [c for c in columns if not c.get("label")]
+    return columns
 
 
 def raw_row(columns, fields):

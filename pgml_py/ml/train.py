@@ -6,56 +6,27 @@ import time
 
 import numpy as np
 
-from .. import errors
+from .. import catalog, errors
 from . import algorithms, deploy, metrics, preprocess as preprocessing, search, snapshot, storage
 from .split import test_rows
 from .predict import COLUMNS_FILE, LABELS_FILE
 
 SUPERVISED = ("regression", "classification")
-PART_BYTES = 100 * 1024 * 1024
-
-
-def find_project(db, name):
-    """The project row, locked until the train's transaction ends: concurrent trains (and
-    deploys) of one project take turns, so automatic deploys never race."""
-    rows = db.execute("SELECT id, task::pg_catalog.text AS task FROM pgml.projects WHERE name = $1 FOR UPDATE",
-                      [name], ["text"])
-    return rows[0] if rows else None
 
 
 def project_for(db, name, task):
     """(project id, task label): the existing project, or a new one when a task is given."""
-    project = find_project(db, name)
-    if project is None:
-        if task is None:
-            raise errors.InvalidParameter(
-                'project "%s" does not exist. To create a new project, you must specify a `task`.' % name,
-                hint="Pass task => 'regression' (or classification, clustering, decomposition).")
-        task = algorithms.normalize_task(task)
-        # Another first train of the same project may be inserting it right now: wait for it.
-        db.execute("INSERT INTO pgml.projects (name, task) VALUES ($1, $2::pgml.task) ON CONFLICT (name) DO NOTHING",
-                   [name, task], ["text", "text"])
-        project = find_project(db, name)
-        if project is None:  # the name is taken by a project this role may not see
-            raise errors.InsufficientPrivilege(
-                'project "%s" belongs to another role' % name,
-                hint="Choose another project name; project names are unique across the database.")
-    if task is not None and algorithms.normalize_task(task) != project["task"]:
-        raise errors.InvalidParameter(
-            'project "%s" already exists with a different task: %s' % (name, project["task"]),
-            hint="Train it as %s, or choose another project name." % project["task"])
-    return project["id"], project["task"]
+    return catalog.project_for(db, name, None if task is None else algorithms.normalize_task(task))
 
 
 def snapshot_for(db, project_id, task, relation_name, y_column_names, test_size, test_sampling, materialize):
     if relation_name is None:
-        rows = db.execute("""SELECT snapshot_id FROM pgml.models WHERE project_id = $1 AND snapshot_id IS NOT NULL
-                             ORDER BY id DESC LIMIT 1""", [project_id], ["int8"])
-        if not rows:
+        snapshot_id = catalog.latest_snapshot_id(db, project_id)
+        if snapshot_id is None:
             raise errors.InvalidParameter(
                 "You must pass a `relation_name` and `y_column_name` to snapshot the first time",
                 hint="Pass relation_name => 'schema.table' (and y_column_name for a supervised task).")
-        return rows[0]["snapshot_id"]
+        return snapshot_id
     if task in SUPERVISED and not y_column_names:
         raise errors.InvalidParameter(
             "You must pass a `y_column_name` when you pass a `relation_name` for a supervised task",
@@ -115,25 +86,6 @@ def test_metrics(task, estimator, dataset):
     return result
 
 
-def store_files(db, model_id, files):
-    for path, data in files:
-        for part, start in enumerate(range(0, max(len(data), 1), PART_BYTES)):
-            db.execute("INSERT INTO pgml.files (model_id, path, part, data) VALUES ($1, $2, $3, $4)",
-                       [model_id, path, part, data[start:start + PART_BYTES]], ["int8", "text", "int4", "bytea"])
-
-
-def auto_deploy(db, project_id, task, model_id, new_metrics):
-    """§7.12: deploy unless the deployed model is strictly better on the target metric."""
-    rows = db.execute("""SELECT m.metrics::pg_catalog.text AS metrics FROM pgml.deployments d
-                         JOIN pgml.models m ON m.id = d.model_id WHERE d.project_id = $1
-                         ORDER BY d.id DESC LIMIT 1""", [project_id], ["int8"])
-    current = json.loads(rows[0]["metrics"] or "null") if rows else None
-    if rows and not metrics.is_better(task, new_metrics, current):
-        return False
-    deploy.insert(db, project_id, model_id, "new_score")
-    return True
-
-
 def apply_preprocess(dataset, spec):
     """§7.8: impute → encode → scale every feature column, fitted on the training rows; the
     preprocessors and their statistics join dataset.columns (snapshots.columns and the model's
@@ -172,13 +124,9 @@ def train(db, project_name, task=None, relation_name=None, y_column_name=None, a
     notice("snapshot %d: %d training rows, %d test rows, %d features"
            % (snapshot_id, len(dataset.X_train), len(dataset.X_test), dataset.num_features))
 
-    model_id = db.execute("""
-        INSERT INTO pgml.models (project_id, snapshot_id, num_features, algorithm, runtime, hyperparams,
-                                 status, search, search_params, search_args)
-        VALUES ($1, $2, $3, $4, COALESCE($5, 'python')::pgml.runtime, $6::jsonb, 'in_progress', $7, $8::jsonb, $9::jsonb)
-        RETURNING id""", [project_id, snapshot_id, dataset.num_features, algorithm, runtime, json.dumps(hyperparams),
-                          search_method, json.dumps(search_params), json.dumps(search_args)],
-        ["int8", "int8", "int4", "text", "text", "text", "text", "text", "text"])[0]["id"]
+    model_id = catalog.insert_model(db, project_id, snapshot_id, dataset.num_features, algorithm, hyperparams,
+                                    runtime=runtime, search=search_method, search_params=search_params,
+                                    search_args=search_args)
 
     def fit_progress(done, total, elapsed, rounds=None):
         if rounds is None:
@@ -206,10 +154,9 @@ def train(db, project_name, task=None, relation_name=None, y_column_name=None, a
     files.append((COLUMNS_FILE, json.dumps([c for c in dataset.columns if not c["label"]]).encode()))
     if label_classes is not None:
         files.append((LABELS_FILE, json.dumps(label_classes).encode()))
-    store_files(db, model_id, files)
-    db.execute("UPDATE pgml.models SET status = 'successful', hyperparams = $2::jsonb, metrics = $3::jsonb WHERE id = $1",
-               [model_id, json.dumps(best), json.dumps(model_metrics)], ["int8", "text", "text"])
+    catalog.store_files(db, model_id, files)
+    catalog.finish_model(db, model_id, model_metrics, hyperparams=best)
     deployed = False
     if automatic_deploy is None or automatic_deploy:
-        deployed = auto_deploy(db, project_id, task, model_id, model_metrics)
+        deployed = deploy.automatic(db, project_id, task, model_id, model_metrics)
     return [(project_name, task.replace("_", "-"), algorithm, deployed)]

@@ -70,9 +70,8 @@ def test_row_predict_equals_the_estimator_on_manual_features(conn, trained):
     conn.execute("""CREATE FUNCTION pg_temp.raw_predict(model_id bigint, x float8[]) RETURNS float8 AS $$
 %s
 import numpy as np
-from pgml_py import db
-from pgml_py.ml import predict as core
-return float(core.load(db, model_id, lambda: 10).predict_matrix(np.asarray([x], dtype=np.float32))[0])
+from pgml_py import db, model_loader
+return float(model_loader.load(db, model_id, lambda: 10).predict_matrix(np.asarray([x], dtype=np.float32))[0])
 $$ LANGUAGE plpython3u""" % _bootstrap(conn))
     for color, n, k in [("red", 2.5, 1), ("green", None, 2), (None, 7.0, 0), ("purple", 1.0, 1), ("blue", 3.0, 0)]:
         expected = conn.execute("SELECT pg_temp.raw_predict(%s, %s)",
