@@ -20,6 +20,8 @@ override CONTRIB_TESTDB = pgml_regress
 PG_CONFIG        ?= pg_config
 PGML_VENV        ?= /var/lib/pgml/venv
 PGML_MODEL_STORE ?= /var/lib/pgml/models
+# Optional Python packages for the venv, by name: requirements-extra-<name>.txt (bitsandbytes).
+PGML_EXTRAS      ?=
 PGML_PORT        ?= 15432
 export PG_CONFIG PGML_VENV PGML_MODEL_STORE
 
@@ -74,7 +76,7 @@ system:
 	bash scripts/install-system.sh
 
 venv:
-	bash scripts/install-venv.sh
+	PGML_EXTRAS="$(PGML_EXTRAS)" bash scripts/install-venv.sh
 
 start: install
 	@bash scripts/pgml-server.sh start

@@ -40,6 +40,20 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
     echo "$sum" > "$stamp"
 fi
 
+# Optional extras (make install PGML_EXTRAS="bitsandbytes"): requirements-extra-<name>.txt, with
+# the lock as constraints so an extra never moves torch or transformers.
+for extra in ${PGML_EXTRAS//,/ }; do
+    file="requirements-extra-$extra.txt"
+    if [ ! -f "$file" ]; then
+        known=$(ls requirements-extra-*.txt 2>/dev/null | sed 's/requirements-extra-\(.*\)\.txt/\1/' | tr '\n' ' ')
+        echo "install-venv: unknown extra '$extra' (PGML_EXTRAS takes: $known)" >&2
+        exit 2
+    fi
+    log "installing the $extra extra ($file)"
+    "$PGML_VENV/bin/pip" install -q --no-cache-dir --disable-pip-version-check -r "$file" -c requirements.lock \
+        || { echo "install-venv: the $extra extra did not install" >&2; exit 1; }
+done
+
 # pgml_py itself, as a package (pyproject.toml), built from a copy so the tree stays clean;
 # pip compiles its bytecode (the server user cannot write __pycache__).
 work=$(mktemp -d)

@@ -145,7 +145,7 @@ def check_quantization(task):
         if importlib.util.find_spec("bitsandbytes") is None:
             raise errors.MissingDependency(
                 "quantized loading needs the bitsandbytes package, which is not installed",
-                hint="Install bitsandbytes into the pgml venv (it needs a CUDA GPU), "
+                hint="Install it with `make install PGML_EXTRAS=bitsandbytes` (it needs a CUDA GPU), "
                      "or remove load_in_4bit/load_in_8bit/quantization_config.")
 
 

@@ -66,7 +66,8 @@ def load_base(task, model_name, options, settings, classes=None, trust=False):
         model = model_class(task).from_pretrained(path, **kwargs)
     except ImportError as e:  # load_in_8bit without bitsandbytes, ...
         raise errors.MissingDependency("loading %s needs a package that is not installed: %s" % (model_name, e),
-                                       hint="Install it into the pgml venv, or drop the option (load_in_8bit).")
+                                       hint="Install it into the pgml venv (bitsandbytes: make install PGML_EXTRAS=bitsandbytes), "
+                                            "or drop the option (load_in_8bit).")
     except (OSError, ValueError) as e:
         refused = hub.code_refused(model_name, e)
         if refused is not None:
