@@ -2,7 +2,7 @@
 """pgml.embed against plain sentence-transformers (torch, at its defaults: every core), interleaved
 in one run so that other load on the machine hits both sides alike. One command, a few minutes:
 
-    .venv-test/bin/python bench/embed.py [--texts 2000] [--rows 400] [--conn-texts 400] [--rounds 3]
+    .venv-test/bin/python bench/embed.py [--texts 1000] [--rows 300] [--conn-texts 300] [--rounds 3]
                                          [--batch-size 32] [--url URL]
 
 Variants (each server variant in its own connection, at the server's default settings unless named):
@@ -129,6 +129,10 @@ def cos_stats(got, ref):
     return float(c.min()), float(c.mean())
 
 
+def log(message, _start=time.monotonic()):
+    print("[%5.0f s] %s" % (time.monotonic() - _start, message), file=sys.stderr, flush=True)
+
+
 class Variant:
     def __init__(self, name, threads, run, n_texts):
         self.name, self.threads, self.run, self.n = name, threads, run, n_texts
@@ -148,9 +152,9 @@ class Variant:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--texts", type=int, default=2000, help="texts in the batch variants")
-    parser.add_argument("--rows", type=int, default=400, help="rows in the per-row variants (0: skip)")
-    parser.add_argument("--conn-texts", type=int, default=400, help="texts per connection in the concurrent runs (0: skip)")
+    parser.add_argument("--texts", type=int, default=1000, help="texts in the batch variants")
+    parser.add_argument("--rows", type=int, default=300, help="rows in the per-row variants (0: skip)")
+    parser.add_argument("--conn-texts", type=int, default=300, help="texts per connection in the concurrent runs (0: skip)")
     parser.add_argument("--rounds", type=int, default=3, help="timed runs per variant, interleaved; the median counts")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--url", help="server to use (default: start one on $PGML_PORT)")
@@ -199,6 +203,7 @@ def main():
             v = Variant(name, threads, lambda: [r[0] for r in c.execute(batch_sql, (args.model, batch_texts, kw))],
                         len(batch_texts))
             v.load, v.conn = load, c
+            log("loaded %s in %.1f s" % (name, load))
             return v
 
         variants += [server_variant("pgml batch", {}),
@@ -223,7 +228,9 @@ def main():
 
         # -- concurrent connections: one pool of 4, the thread setting changed per run (read per call)
         if args.conn_texts:
-            pool = [connect() for _ in range(4)]
+            # the batch variants' connections (torch and its libraries already imported: the default
+            # backend loads in about a second more each), not four new backends
+            pool = [v.conn for v in variants[1:5]]
             kw = json.dumps({"batch_size": B})
             for c in pool:
                 c.execute(batch_sql, (args.model, batch_texts[:4 * B], kw)).fetchall()
@@ -256,6 +263,7 @@ def main():
         for r in range(args.rounds):
             for v in variants:
                 v.once()
+                log("round %d %-20s %s %.0f texts/s" % (r + 1, v.name, v.threads, v.rates[-1]))
         for v in variants:
             c = getattr(v, "conn", None)
             v.rss = backend_rss_mb(c) if c is not None else None
