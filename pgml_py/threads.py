@@ -132,3 +132,17 @@ def set_torch_threads(n):
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != n:
         torch.set_num_threads(n)
+
+
+@contextlib.contextmanager
+def torch_threads_kept():
+    """Puts torch's thread count back after a call that set it per batch (transform and rank in
+    the same backend keep theirs)."""
+    import sys
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            set_torch_threads(before)

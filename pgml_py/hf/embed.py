@@ -119,7 +119,7 @@ def embed(model, texts, kwargs, settings, db):
     encode_kwargs = used_kwargs(model, encoder, encode_kwargs, db)
     from .. import threads
     try:
-        with threads.busy().hold():  # other pgml calls see this backend busy while it computes
+        with threads.busy().hold(), threads.torch_threads_kept():  # others see this backend busy
             vectors = encoder.encode(texts, **encode_kwargs)
     except (TypeError, ValueError) as e:
         raise errors.InvalidParameter("kwargs for encode() are not accepted: %s" % e,
