@@ -509,12 +509,24 @@ def main():
             return xgboost.XGBRegressor(**HYPER, n_jobs=th).fit(X_train, y_train)
         raw_fit()
         raw_train, _ = best_of(args.repeat, raw_fit)
+        # the same at both sides' defaults: pgml.omp_num_threads 0 (automatic) vs XGBoost's n_jobs
+        # (every core); interleaved, best of --repeat each
+        with psycopg.connect(url, autocommit=True) as default_conn:
+            default_conn.execute(train_sql, train_args).fetchall()
+            pgml_default, raw_default = [], []
+            for _ in range(args.repeat):
+                pgml_default.append(best_of(1, lambda: default_conn.execute(train_sql, train_args).fetchall())[0])
+                raw_default.append(best_of(1, lambda: xgboost.XGBRegressor(**HYPER).fit(X_train, y_train))[0])
+            pgml_default, raw_default = min(pgml_default), min(raw_default)
 
         if not args.train_only:
             rows += cases_abc(args, conn, url, options, tmp, model_id, X, notes)
         rows.append(("d", "pgml.train wall (xgboost, 50 trees)", len(X_train), pgml_train,
                      "fit %.3f s, test metrics %.3f s" % (fit_time, score_time), "%.2fx" % (pgml_train / raw_train), "<= 1.2x"))
         rows.append(("d", "XGBRegressor.fit, same rows", len(X_train), raw_train, "", "1", ""))
+        rows.append(("d", "pgml.train at defaults (automatic threads)", len(X_train), pgml_default, "",
+                     "%.2fx" % (pgml_default / raw_default), "<= 1.2x"))
+        rows.append(("d", "XGBRegressor.fit at defaults (all cores)", len(X_train), raw_default, "", "1", ""))
         conn.execute("DROP TABLE IF EXISTS %s, %s" % (DATA, T))
         conn.close()
     finally:

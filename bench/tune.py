@@ -48,7 +48,8 @@ def raw_tune(train, test, steps, batch_size, threads, workdir):
     from peft import LoraConfig, get_peft_model
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
                               TrainingArguments)
-    torch.set_num_threads(threads)
+    if threads:  # 0: torch's default (every core)
+        torch.set_num_threads(threads)
     started = time.perf_counter()
     classes = ["negative", "positive"]
     path = str(STORE / CLASSIFIER)
@@ -77,12 +78,14 @@ def main():
     parser.add_argument("--rows", type=int, default=400)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="both sides; 0 = each side's defaults (torch: every core; pgml: automatic threads)")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per side; the best counts")
     parser.add_argument("--url")
     parser.add_argument("--port", default=os.environ.get("PGML_PORT", "15437"))
     args, _ = parser.parse_known_args()  # run-bench.sh passes every benchmark's options
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
 
     import tempfile
     import psycopg
@@ -93,7 +96,8 @@ def main():
                                                 "logging_steps": 10}})
     pgml_runs, raw_runs = [], []
     try:
-        with psycopg.connect(url, autocommit=True, options="-c pgml.omp_num_threads=%d" % args.threads) as conn:
+        options = "-c pgml.omp_num_threads=%d" % args.threads if args.threads else ""
+        with psycopg.connect(url, autocommit=True, options=options) as conn:
             conn.execute("SET pgml.model_store = '%s'" % STORE)
             conn.execute("DROP TABLE IF EXISTS bench_reviews")
             conn.execute("CREATE TABLE bench_reviews (id SERIAL, text TEXT, class TEXT)")
