@@ -18,29 +18,35 @@ def current_settings():
     return settings_module.read(db)
 
 
+def reported(error, function):
+    """The PgmlError that `error`, raised by pgml's function `function`, is reported as; None
+    lets it pass through as it is (plpy's own errors: a cancel, SPI errors that need no pgml
+    words). User input is refused at its checks with errors.* classes, so anything else is a
+    bug in pgml or a library: reported with its type, as an internal error."""
+    if isinstance(error, errors.PgmlError):
+        return error
+    if isinstance(error, db.database_errors()):
+        return db.user_facing(error, function)  # permissions, read-only: pgml's message and a hint
+    if isinstance(error, MemoryError):
+        return errors.OutOfMemory("%s ran out of memory" % function, hint="Use smaller batches or a smaller model.")
+    return errors.PgmlError("%s failed: %s: %s" % (function, type(error).__name__, error),
+                            hint="This is a bug in pgml or a library it uses; please report it.")
+
+
 def entry(fn):
-    """Reports errors the SQL way; plpy's own errors (SPI, cancel) pass through, but for the
-    ones users meet (permissions, read-only) with pgml's message and a hint."""
+    """Reports errors the SQL way (see reported); a cancel raised inside library code (wrapped
+    as errors.Interrupted to get past their except clauses) is re-raised as the server's."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except errors.Interrupted as e:
             raise e.error from None
-        except errors.PgmlError as e:
-            db.report(e)
-        except db.database_errors() as e:
-            wrapped = db.user_facing(e, fn.__name__)
-            if wrapped is None:
+        except Exception as e:
+            error = reported(e, fn.__name__)
+            if error is None:
                 raise
-            db.report(wrapped)
-        except MemoryError:
-            db.report(errors.OutOfMemory("%s ran out of memory" % fn.__name__,
-                                         hint="Use smaller batches or a smaller model."))
-        except Exception as e:  # a ValueError or TypeError here too: user input is checked earlier
-            db.report(errors.PgmlError(
-                "%s failed: %s: %s" % (fn.__name__, type(e).__name__, e),
-                hint="This is a bug in pgml or a library it uses; please report it."))
+            db.report(error)
     return wrapper
 
 

@@ -1,7 +1,5 @@
 """The one adapter over plpy: queries through cached prepared plans, settings, notices,
 error reporting and the cancel check. Nothing else in pgml_py imports plpy."""
-import pgml_bootstrap  # always imported first: it put pgml_py on sys.path
-
 from . import errors
 
 _plans = {}
@@ -10,6 +8,19 @@ _plans = {}
 def _plpy():
     import plpy  # only importable inside PL/Python
     return plpy
+
+
+class _Server:
+    """pgml_bootstrap (the server's own functions through ctypes), imported at first use: it
+    exists only inside a backend, and pgml_py (api's argument checks included) must import
+    anywhere, for unit tests."""
+
+    def __getattr__(self, name):
+        import pgml_bootstrap
+        return getattr(pgml_bootstrap, name)
+
+
+pgml_bootstrap = _Server()
 
 
 def execute(query, args=(), types=()):
@@ -80,8 +91,11 @@ def check_for_interrupts():
 
 
 def database_errors():
-    """Exceptions raised by plpy itself (SPI errors, cancels): they pass through untouched."""
-    plpy = _plpy()
+    """Exceptions raised by plpy itself (SPI errors, cancels); none outside a backend."""
+    try:
+        plpy = _plpy()
+    except ImportError:
+        return ()
     return (plpy.Error, plpy.Fatal, plpy.SPIError)
 
 
