@@ -7,7 +7,7 @@ import json
 import math
 import time
 
-from .. import catalog, device, errors, server_files, signals, workdirs
+from .. import catalog, device, errors, interrupts, server_files, signals, workdirs
 from ..ml import deploy, metrics, train as ml_train
 from . import hub, tune_data, tuned
 
@@ -138,8 +138,10 @@ def fine_tune(task, model_name, hyperparams, rows, workdir, settings, notice, lo
     load_options = hub.without_remote_code({k: hyperparams[k] for k in ("token", "tokenizer_args", "device_map",
                                                                          "load_in_8bit") if k in hyperparams})
     model, tokenizer = tuned.load_base(task, model_name, load_options, settings, rows.classes, trust)
+    interrupts.point()  # a cancel during the imports and the load acts now, not at the first step
     if lora:
         model = with_lora(model, task, hyperparams.get("lora_config", {}))
+    interrupts.watch(model)  # and before every forward pass (training steps, evaluation)
     max_length = hyperparams.get("max_seq_length") or min(tokenizer.model_max_length or DEFAULT_MAX_SEQ_LENGTH,
                                                           DEFAULT_MAX_SEQ_LENGTH)
     template = hyperparams.get("prompt_template")
@@ -147,6 +149,7 @@ def fine_tune(task, model_name, hyperparams, rows, workdir, settings, notice, lo
     test_set = None
     if len(next(iter(rows.test.values()))):
         test_set, _ = encode(task, tokenizer, model, rows.test, rows.classes, max_length, template)
+    interrupts.point()
     device_name = device.choose(None, settings.device) if "device_map" not in hyperparams else None
     args = training_arguments(hyperparams.get("training_args", {}), workdir, device_name, test_set is not None)
 
