@@ -3,7 +3,8 @@
 The task object is `{"task": ..., "model": ..., <pipeline/from_pretrained kwargs>}`; `args`
 are the call's kwargs. Pipelines are cached per connection by the whole task object.
 Summarization, translation, text2text and question answering were removed from
-transformers 5: seq2seq.py and question_answering.py run them with the old output shapes.
+transformers 5: seq2seq.py and question_answering.py register pipelines for them with
+transformers' PIPELINE_REGISTRY (as "pgml-<task>"), built by pipeline() like every other task.
 """
 import contextlib
 import json
@@ -130,12 +131,14 @@ def is_chat(task_name):
 
 
 def torch_dtype(name):
-    """A dtype name ("float16", "bfloat16", "auto") as from_pretrained expects it."""
-    from .seq2seq import as_dtype
-    try:
-        return as_dtype(name)
-    except ValueError:
+    """A dtype name ("float16", "torch.bfloat16", "auto") as from_pretrained expects it."""
+    if not isinstance(name, str) or name == "auto":
+        return name
+    import torch
+    dtype = getattr(torch, name.replace("torch.", ""), None)
+    if not isinstance(dtype, torch.dtype):
         raise errors.bad_argument("torch_dtype", "a torch dtype name such as float16", repr(name))
+    return dtype
 
 
 def check_quantization(task):
@@ -150,8 +153,8 @@ def check_quantization(task):
 
 
 def check_task_name(name):
-    """ERROR for a task no pipeline (nor runner of ours) implements."""
-    if is_chat(name) or removed_task_runners(name) is not None:
+    """ERROR for a task no pipeline (transformers' nor ours) implements."""
+    if is_chat(name) or is_removed_task(name):
         return
     from transformers.pipelines import check_task
     try:
@@ -161,21 +164,27 @@ def check_task_name(name):
                                       hint="Use a Hugging Face pipeline task name, e.g. text-classification.")
 
 
-def removed_task_runners(name):
-    """Our module for a task transformers 5 removed, else None."""
-    if name.startswith(("summarization", "translation", "text2text-generation")):
-        from . import seq2seq
-        return seq2seq
+def is_removed_task(name):
+    """A task transformers 5 removed (and refuses by name), which our pipelines provide."""
+    return name.startswith(("summarization", "translation", "text2text-generation")) or name == "question-answering"
+
+
+def pipeline_task(name):
+    """The task name pipeline() builds: for a task transformers 5 removed, our registered
+    "pgml-<task>" (registered on first use; this imports torch)."""
     if name == "question-answering":
         from . import question_answering
-        return question_answering
-    return None
+        return question_answering.register(name)
+    if is_removed_task(name):
+        from . import seq2seq
+        return seq2seq.register(name)
+    return name
 
 
 def load_pipeline(task, settings, restored=False):
-    """A callable(inputs, **args) for the task object: a transformers pipeline, or one of our
-    runners for the tasks transformers 5 removed. restored: "model" is a tuned model that
-    pgml.tune checked when it loaded the base model."""
+    """The transformers pipeline for the task object (ours, through transformers' registry, for
+    the tasks transformers 5 removed). restored: "model" is a tuned model that pgml.tune checked
+    when it loaded the base model."""
     name = normalize_task_name(task["task"])
     check_task_name(name)
     model = task.get("model")
@@ -216,13 +225,6 @@ def load_pipeline(task, settings, restored=False):
     try:
         if is_chat(name):
             name = "text-generation"
-        runners = removed_task_runners(name)
-        if runners is not None:
-            init = dict(kwargs)
-            if not local and model:
-                init.setdefault("cache_dir", models_store.hub_cache_dir(settings.model_store))
-                init.setdefault("local_files_only", settings.huggingface_offline)
-            return runners.create(name, path or model, device_name, init)
         from transformers import pipeline
         if not local and model:
             model_kwargs = dict(kwargs.pop("model_kwargs", {}))
@@ -230,7 +232,7 @@ def load_pipeline(task, settings, restored=False):
             kwargs["model_kwargs"] = model_kwargs
         if "device_map" not in kwargs:
             kwargs["device"] = device_name
-        pipe = pipeline(task=name, model=path, **kwargs)
+        pipe = pipeline(task=pipeline_task(name), model=path, **kwargs)
         tokenizer, limit = getattr(pipe, "tokenizer", None), max_length(pipe)
         if tokenizer is not None and isinstance(limit, int) and tokenizer.model_max_length > 10 ** 6:
             tokenizer.model_max_length = limit  # tokenizers saved without it would never truncate

@@ -1,10 +1,10 @@
-"""Extractive question answering on a tiny BERT (no hub, no server)."""
+"""Extractive question answering on a tiny BERT, built by transformers' pipeline() from its
+PIPELINE_REGISTRY entry (no hub, no server)."""
 import json
 
 import pytest
 
 from fixtures.tiny_models import bert_question_answering
-from pgml_py.hf import question_answering as qa
 
 CONTEXT = "the cat is a good dog in paris france and the database model is good"
 QUESTION = "what is the cat"
@@ -12,9 +12,16 @@ LONG_CONTEXT = " ".join(["the data is in the sql database and the dog is good in
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory):
+def qa():
+    from pgml_py.hf import question_answering
+    return question_answering
+
+
+@pytest.fixture(scope="module")
+def runner(qa, tmp_path_factory):
+    from transformers import pipeline
     path = bert_question_answering(tmp_path_factory.mktemp("qa"))
-    return qa.create("question-answering", str(path), "cpu", {})
+    return pipeline(qa.register("question-answering"), model=str(path), device="cpu")
 
 
 def check_answer(answer, context):
@@ -25,8 +32,11 @@ def check_answer(answer, context):
     json.dumps(answer)
 
 
-def test_handles():
-    assert qa.handles("question-answering") and not qa.handles("summarization")
+def test_registered_once_and_built_by_pipeline(qa, runner):
+    from transformers.pipelines import PIPELINE_REGISTRY
+    assert qa.register() == qa.register("question-answering") == "pgml-question-answering"
+    assert "pgml-question-answering" in PIPELINE_REGISTRY.get_supported_tasks()
+    assert type(runner) is qa.QuestionAnsweringPipeline and str(runner.device) == "cpu"
 
 
 def test_one_input_gives_one_answer(runner):
@@ -82,12 +92,13 @@ def test_several_inputs_give_a_list_in_order(runner):
 
 def test_long_context_uses_windows(runner):
     item = {"question": "where is the dog", "context": LONG_CONTEXT}
-    encoded, _ = runner.forward([(item["question"], item["context"])], {})
-    assert len(encoded["input_ids"]) > 1  # split into overlapping windows
+    windows = list(runner.preprocess(item))
+    assert len(windows) > 1 and [w["is_last"] for w in windows][-2:] == [False, True]  # overlapping windows
     answer = runner([item])
     check_answer(answer, LONG_CONTEXT)
     for args in ({"doc_stride": 32}, {"doc_stride": 16, "max_seq_len": 64}):
         check_answer(runner([item], **args), LONG_CONTEXT)
+        assert runner([item], batch_size=1, **args) == pytest.approx(runner([item], **args))
     answers = runner([item, {"question": QUESTION, "context": CONTEXT}], top_k=3, doc_stride=32)
     assert len(answers) == 2 and len(answers[0]) == 3
     assert [a["score"] for a in answers[0]] == sorted((a["score"] for a in answers[0]), reverse=True)

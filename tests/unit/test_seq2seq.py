@@ -1,4 +1,5 @@
-"""Summarization, translation and text2text runners on a tiny T5 (no hub, no server)."""
+"""Summarization, translation and text2text pipelines on a tiny T5, built by transformers'
+pipeline() from their PIPELINE_REGISTRY entries (no hub, no server)."""
 import json
 import subprocess
 import sys
@@ -6,9 +7,14 @@ import sys
 import pytest
 
 from fixtures.tiny_models import t5_seq2seq
-from pgml_py.hf import seq2seq
 
 TEXT = "hello world the cat is good"
+
+
+@pytest.fixture(scope="module")
+def seq2seq():
+    from pgml_py.hf import seq2seq
+    return seq2seq
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +28,19 @@ def plain_t5(tmp_path_factory):
     return str(t5_seq2seq(tmp_path_factory.mktemp("t5plain"), task_specific_params=False))
 
 
+def build(seq2seq, task, path, **kwargs):
+    from transformers import pipeline
+    return pipeline(seq2seq.register(task), model=path, device="cpu", **kwargs)
+
+
 @pytest.fixture(scope="module")
-def runner(t5):
+def runner(seq2seq, t5):
     made = {}
 
     def get(task, path=None):
         key = (task, path or t5)
         if key not in made:
-            made[key] = seq2seq.create(task, path or t5, "cpu", {})
+            made[key] = build(seq2seq, task, path or t5)
         return made[key]
     return get
 
@@ -41,7 +52,7 @@ class Spy:
         self.tokenizer, self.texts = tokenizer, []
 
     def __call__(self, texts, **kwargs):
-        self.texts.extend(texts)
+        self.texts.extend([texts] if isinstance(texts, str) else texts)
         return self.tokenizer(texts, **kwargs)
 
     def __getattr__(self, name):
@@ -49,16 +60,24 @@ class Spy:
 
 
 def test_import_is_light():
-    code = ("import sys; import pgml_py.hf.seq2seq, pgml_py.hf.question_answering; "
-            "sys.exit('torch' in sys.modules or 'transformers' in sys.modules)")
+    """transform.py names these pipelines without importing them: torch loads with the first one."""
+    code = "import sys; import pgml_py.hf.transform; sys.exit('torch' in sys.modules or 'transformers' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def test_handles():
-    for task in ("summarization", "translation", "text2text-generation", "translation_en_to_fr"):
-        assert seq2seq.handles(task)
-    for task in ("question-answering", "text-generation", "translation_en", "translation_a_b_to_c"):
-        assert not seq2seq.handles(task)
+def test_registered_once_and_built_by_pipeline(seq2seq, t5, runner):
+    from transformers.pipelines import PIPELINE_REGISTRY
+    for task, cls in (("summarization", seq2seq.SummarizationPipeline),
+                      ("translation_en_to_fr", seq2seq.TranslationPipeline),
+                      ("text2text-generation", seq2seq.Text2TextGenerationPipeline)):
+        name = seq2seq.register(task)
+        assert name == "pgml-" + task and seq2seq.register(task) == name
+        assert name in PIPELINE_REGISTRY.get_supported_tasks()
+        pipe = runner(task)
+        assert type(pipe) is cls and pipe.task == name and str(pipe.device) == "cpu"
+    with pytest.raises(KeyError, match="removed"):  # why the names are ours: transformers 5 refuses its own
+        from transformers import pipeline
+        pipeline("summarization", model=t5)
 
 
 @pytest.mark.parametrize("task,key", [("summarization", "summary_text"), ("translation", "translation_text"),
@@ -79,9 +98,9 @@ def test_batch_keeps_order(runner):
     assert runner("text2text-generation")(texts, batch_size=2) == one_by_one
 
 
-def test_greedy_is_deterministic(runner, t5):
+def test_greedy_is_deterministic(seq2seq, runner, t5):
     first = runner("text2text-generation")([TEXT])
-    again = seq2seq.create("text2text-generation", t5, "cpu", {})([TEXT])
+    again = build(seq2seq, "text2text-generation", t5)([TEXT])
     assert first == again
 
 
@@ -103,7 +122,6 @@ def test_num_beams_and_num_return_sequences(runner):
 def test_task_specific_params_apply(runner):
     summarize = runner("summarization")
     assert summarize.prefix == "summarize: "
-    assert summarize.generation_config.num_beams == 4 and summarize.generation_config.min_length == 6
     ids = summarize([TEXT], return_tensors=True)[0]["summary_token_ids"]
     assert 6 <= len(ids) <= 24
     # The call's args win over the task's defaults.
@@ -149,12 +167,13 @@ def test_t5_without_params_gets_a_language_prefix(runner, plain_t5):
     assert spy.texts == ["hello world"]
 
 
-def test_long_input_is_truncated(runner, t5):
+def test_long_input_is_truncated(seq2seq, runner, t5):
     long_text = " ".join(["database"] * 5000)
-    assert runner("summarization").encode([long_text], True, None, None)["input_ids"].shape[1] == 512
-    unlimited = seq2seq.create("text2text-generation", t5, "cpu", {})
+    assert runner("summarization").preprocess(long_text)["input_ids"].shape[1] == 512
+    unlimited = build(seq2seq, "text2text-generation", t5)
     unlimited.tokenizer.model_max_length = int(1e30)  # a tokenizer that states no limit
-    assert unlimited.encode([long_text], True, None, None)["input_ids"].shape[1] == 512
+    assert unlimited.preprocess(long_text)["input_ids"].shape[1] == 512
+    assert unlimited.preprocess(long_text, truncation=False)["input_ids"].shape[1] == 5001
     for task in ("summarization", "text2text-generation"):
         out = runner(task)([long_text, "the cat"], max_new_tokens=4)
         assert len(out) == 2
@@ -178,11 +197,34 @@ def test_stop_sequence_and_clean_up_options(runner):
     assert isinstance(out[0]["generated_text"], str)
 
 
-def test_init_kwargs_routing(t5):
-    made = seq2seq.create("summarization", t5, "cpu", {"torch_dtype": "float32", "local_files_only": True,
-                                                         "revision": "main", "batch_size": 2})
+def test_pipeline_options(seq2seq, t5):
+    """What a task object passes to pipeline(): dtype, hub options, batch_size, and generation
+    options that apply to every call, under the call's own args."""
     import torch
-    assert made.model.dtype == torch.float32 and made.batch_size == 2
-    assert len(made([TEXT] * 3, max_new_tokens=2)) == 3
-    with pytest.raises(ValueError, match="dtype"):
-        seq2seq.create("summarization", t5, "cpu", {"dtype": "float99"})
+    made = build(seq2seq, "summarization", t5, dtype=torch.float32, local_files_only=True, revision="main",
+                 batch_size=2, max_new_tokens=2, min_length=0)
+    assert made.model.dtype == torch.float32
+    assert len(made([TEXT] * 3)) == 3
+    assert all(len(r["summary_token_ids"]) <= 3 for r in made([TEXT] * 3, return_tensors=True))
+    longer = made([TEXT], max_new_tokens=8, min_new_tokens=8, return_tensors=True)
+    assert len(longer[0]["summary_token_ids"]) == 9
+
+
+def test_stopping_criteria_are_called_and_can_cancel(runner):
+    """transform's cancel check (generation.interrupt_check) runs between tokens and its ERROR
+    stops generate()."""
+    from transformers import StoppingCriteriaList
+    from pgml_py.hf.generation import interrupt_check
+
+    class Cancelled(Exception):
+        pass
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) >= 3:
+            raise Cancelled()
+    criteria = StoppingCriteriaList([interrupt_check(check)])
+    with pytest.raises(Cancelled):
+        runner("text2text-generation")([TEXT], max_new_tokens=50, min_new_tokens=50, stopping_criteria=criteria)
+    assert len(calls) == 3
