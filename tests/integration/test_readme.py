@@ -1,9 +1,13 @@
-"""The README is tested: every ```sql block of README.md runs, in document order, on a fresh
+r"""The README is tested: every ```sql block of README.md runs, in document order, on a fresh
 database of the test server, and where the README shows psql's output the output must match.
 
 The convention (also in a comment at the top of README.md), for whoever adds a section:
-- A ```sql block is run as written with `psql -X -q -v ON_ERROR_STOP=1` (one psql per block;
-  tables persist between blocks, session state such as setseed() does not). It must succeed.
+- Every ```sql block runs as written in ONE `psql -X -q -v ON_ERROR_STOP=1` session, in
+  document order (models load once): tables AND session state (SET, setseed(), `\x`, an open
+  transaction, the model cache) carry over to the next block, so put a setting back (RESET,
+  `\x off`) in the block that changed it. Each block must succeed and end with `;` (or a psql
+  backslash command). The test separates the blocks' output with `\echo` markers; a failing
+  block is reported with its README line, and the blocks after it run in a new session.
 - If the next fenced block after it (only blank lines between) is a ```text block, that block is
   psql's expected stdout for the whole sql block (trailing spaces and blank lines ignored; NOTICEs
   go to stderr and are not compared). Show only values that are reproducible: seed randomness
@@ -11,7 +15,8 @@ The convention (also in a comment at the top of README.md), for whoever adds a s
   and leave it out of the output block.
 - The database is made like `make demo` + `make tiny-models` make theirs: `CREATE EXTENSION pgml
   CASCADE`, the packaged all-MiniLM-L6-v2, and the tiny models of scripts/tiny-models.py under
-  pgml-tiny/ in the model store (here a temporary store set with ALTER DATABASE ... SET
+  pgml-tiny/ in the model store (here a temporary store, with the packaged model and its
+  install-time exports linked in, set with ALTER DATABASE ... SET
   pgml.model_store; the README's `/var/lib/pgml/models` is replaced by that store's path).
 - A block that genuinely cannot run here (a model only on the Hugging Face hub) is preceded by
   `<!-- readme-test: skip: <why> -->`. Keep those few.
@@ -79,6 +84,10 @@ def readme_db(server, public_dir):
     link = store / "sentence-transformers" / "all-MiniLM-L6-v2"
     if not link.exists():
         link.symlink_to(minilm.resolve())
+    # and its exports, made by make install (else the first embed exports it again, ~15 s)
+    exports = Path("/var/lib/pgml/models/.pgml-exports")
+    if exports.is_dir() and not (store / ".pgml-exports").exists():
+        (store / ".pgml-exports").symlink_to(exports.resolve())
     subprocess.run([sys.executable, str(ROOT / "scripts" / "tiny-models.py"), str(store)], check=True,
                    capture_output=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     with server.connect() as c:
@@ -93,23 +102,65 @@ def readme_db(server, public_dir):
     return url, store
 
 
+MARK = "@@readme-block"
+MARKER = re.compile(r"^%s (\d+)$" % MARK, re.M)
+
+
+def split_by_marker(text):
+    """{README line: what the session printed between that block's marker and the next}."""
+    parts = MARKER.split(text)
+    return {int(parts[i]): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def ends_a_statement(sql):
+    code = [l for l in sql.splitlines() if l.strip() and not l.strip().startswith("--")]
+    return not code or re.search(r";\s*(--.*)?$", code[-1]) or code[-1].lstrip().startswith("\\")
+
+
+def run_session(psql, url, todo):
+    """Runs [(line, sql)] in one psql session; returns ({line: stdout}, {line: stderr},
+    the line of the block that failed or None)."""
+    script = []
+    for line, sql in todo:
+        script += ["\\echo %s %d" % (MARK, line), "\\warn %s %d" % (MARK, line), sql]
+    script += ["\\echo %s 0" % MARK, "\\warn %s 0" % MARK]
+    done = subprocess.run([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-P", "pager=off", url],
+                          input="\n".join(script) + "\n", capture_output=True, text=True, timeout=1200)
+    out, err = split_by_marker(done.stdout), split_by_marker(done.stderr)
+    failed = None
+    if done.returncode != 0:
+        failed = max((l for l in out if l), key=lambda l: [t[0] for t in todo].index(l),
+                     default=todo[0][0])
+    return out, err, failed
+
+
 @pytest.mark.slow
 def test_readme_sql_blocks_run_and_show_their_output(readme_db):
     url, store = readme_db
     psql = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
                                check=True).stdout.strip()) / "psql"
-    failures, ran = [], 0
-    for line, sql, expected, skip in blocks(README.read_text()):
-        if skip is not None:
-            continue
-        sql = sql.replace("/var/lib/pgml/models", str(store))
-        done = subprocess.run([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-P", "pager=off", url],
-                              input=sql, capture_output=True, text=True, timeout=600)
-        ran += 1
-        if done.returncode != 0:
-            failures.append("README.md:%d failed:\n%s" % (line, done.stderr[-2000:]))
-        elif expected is not None and normalized(done.stdout) != normalized(expected):
+    runnable = [(line, sql.replace("/var/lib/pgml/models", str(store)), expected)
+                for line, sql, expected, skip in blocks(README.read_text()) if skip is None]
+    assert runnable
+    failures = ["README.md:%d: the block must end with ';' (psql would join it to the next)" % line
+                for line, sql, _ in runnable if not ends_a_statement(sql)]
+    assert not failures, "\n".join(failures)
+    expected = {line: exp for line, _, exp in runnable}
+    todo = [(line, sql) for line, sql, _ in runnable]
+    outputs = {}
+    while todo:
+        out, err, failed = run_session(psql, url, todo)
+        outputs.update(out)
+        if failed is None:
+            break
+        failures.append("README.md:%d failed (later blocks ran in a new session):\n%s"
+                        % (failed, err.get(failed, "")[-2000:]))
+        todo = todo[[t[0] for t in todo].index(failed) + 1:]
+    if os.environ.get("PGML_README_OUTPUT"):  # to write a new ```text block from what psql printed
+        Path(os.environ["PGML_README_OUTPUT"]).write_text(
+            "".join("=== README.md:%d\n%s\n" % (l, normalized(o)) for l, o in sorted(outputs.items()) if l))
+    for line, exp in expected.items():
+        if exp is not None and line in outputs and normalized(outputs[line]) != normalized(exp):
             failures.append("README.md:%d output differs.\n--- README\n%s\n--- psql\n%s"
-                            % (line, normalized(expected), normalized(done.stdout)))
-    assert ran > 0
+                            % (line, normalized(exp), normalized(outputs[line])))
     assert not failures, "\n\n".join(failures)
