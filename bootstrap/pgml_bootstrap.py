@@ -84,10 +84,22 @@ def _string_check_hook(check):
     return _STRING_CHECK_HOOK(hook)
 
 
+# Values a newer release's pgml.conf may hold that an older pgml_py does not parse, read by that
+# older version as unset (its own default): 1.0 took pgml.omp_num_threads >= 1 only, and 1.1's
+# default 0 (automatic) would fail every call of a database still on 1.0 (its own venv).
+_UNSET_FOR = {"1.0": {("pgml.omp_num_threads", "0")}}
+_serving = {"version": None}  # the pgml_py version boot() imported
+
+
 def setting(name):
     """current_setting(name, true) without a query: None when the setting does not exist."""
     value = _server.GetConfigOption(name.encode(), True, False)
-    return None if value is None else value.decode()
+    if value is None:
+        return None
+    value = value.decode()
+    if (name, value) in _UNSET_FOR.get(_serving["version"], ()):
+        return None
+    return value
 
 
 def reset_setting(name):
@@ -226,5 +238,6 @@ def boot(GD, plpy):
                        % (pgml_py.EXTENSION_VERSION, installed),
                        hint="Run ALTER EXTENSION pgml UPDATE, or make install for the matching version.",
                        sqlstate="55000")
+    _serving["version"] = pgml_py.EXTENSION_VERSION
     pgml_py.api.startup(model_store_default=INSTALLED_MODEL_STORE)
     GD["pgml_api"] = pgml_py.api

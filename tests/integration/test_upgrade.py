@@ -223,8 +223,10 @@ def test_every_model_predicts_what_it_did_before(upgraded, key):
 def test_sdk_collection_survives_the_update(upgraded):
     before = upgraded["sdk_before"]["vector_search_cat"]
     after = upgraded["sdk_after"]["vector_search_cat"]
-    assert [(r["document"]["id"], r["chunk"], r["score"]) for r in after] == \
-           [(r["document"]["id"], r["chunk"], r["score"]) for r in before]
+    assert [(r["document"]["id"], r["chunk"]) for r in after] == [(r["document"]["id"], r["chunk"]) for r in before]
+    # 1.1 embeds the query with OpenVINO by default (pgml.embed_backend auto): the same vector as
+    # 1.0's torch within float rounding (cosine >= 0.9999 is checked in test_embed.py)
+    assert [r["score"] for r in after] == pytest.approx([r["score"] for r in before], abs=1e-5)
     # the collection still takes documents, embedded by the updated extension
     upserted = upgraded["sdk_upsert"]["vector_search_cat"]
     assert upserted[0]["document"]["id"] == "upgrade"
