@@ -1,6 +1,6 @@
-"""The catalog's rows: every read and write of pgml.projects, models, files, deployments and
-logs (api.md §2) by train, tune, deploy and predict, so the SQL for each table is in one place.
-(pgml.snapshots rows are made and read with their data, in ml/snapshot.py.)
+"""The catalog's rows: every read and write of pgml.projects, snapshots, models, files,
+deployments and logs (api.md §2) by train, tune, deploy and predict, so the SQL for each table
+is in one place. (A materialized snapshot's own table, pgml.snapshot_<id>, is ml/snapshot.py's.)
 
 Everything runs in the caller's transaction through db.execute's prepared plans; row-level
 security decides which rows a role sees (projects of roles it belongs to)."""
@@ -58,6 +58,32 @@ def latest_snapshot_id(db, project_id):
     rows = db.execute("""SELECT snapshot_id FROM pgml.models WHERE project_id = $1 AND snapshot_id IS NOT NULL
                          ORDER BY id DESC LIMIT 1""", [project_id], ["int8"])
     return rows[0]["snapshot_id"] if rows else None
+
+
+# ---- snapshots ---------------------------------------------------------------------------
+
+def insert_snapshot(db, relation_name, y_column_names, test_size, sampling, materialized):
+    """A snapshots row in_progress for the relation (its catalog name); returns its id."""
+    return db.execute(
+        """INSERT INTO pgml.snapshots (relation_name, y_column_name, test_size, test_sampling, status,
+                                      materialized)
+           VALUES ($1, $2, $3, $4::pgml.sampling, 'in_progress', $5) RETURNING id""",
+        [relation_name, y_column_names, float(test_size), sampling, bool(materialized)],
+        ["text", "text[]", "float4", "text", "bool"])[0]["id"]
+
+
+def snapshot(db, snapshot_id):
+    """{relation_name, y_column_name, test_size, sampling, materialized} of a snapshot, or None."""
+    rows = db.execute("""SELECT relation_name, y_column_name, test_size,
+                                test_sampling::pg_catalog.text AS sampling, materialized
+                         FROM pgml.snapshots WHERE id = $1""", [snapshot_id], ["int8"])
+    return rows[0] if rows else None
+
+
+def write_snapshot_columns(db, snapshot_id, columns, samples):
+    """snapshots.columns (each column's type, statistics, preprocessor) and analysis."""
+    db.execute("UPDATE pgml.snapshots SET columns = $1::jsonb, analysis = $2::jsonb WHERE id = $3",
+               [json.dumps(columns), json.dumps({"samples": samples}), snapshot_id], ["text", "text", "int8"])
 
 
 # ---- models and their files --------------------------------------------------------------

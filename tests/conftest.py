@@ -27,6 +27,14 @@ class Server:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
 
 
+def connect_with_store(server, store):
+    """A new connection (its own backend) whose pgml.model_store is `store` (tiny models)."""
+    import psycopg
+    c = server.connect()
+    c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
+    return c
+
+
 @pytest.fixture(scope="session")
 def server():
     env = dict(os.environ, PGML_PORT=PORT, PGML_RUN_DIR=str(RUN_DIR))

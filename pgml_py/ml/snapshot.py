@@ -2,12 +2,11 @@
 then read its rows (reader.py) in sampling order, split train/test (split.py) and encode them
 as float32 matrices, with each column's statistics (statistics.py).
 """
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import errors
+from .. import catalog, errors
 from . import preprocess, reader, split, statistics
 from .relations import NUMERIC_TYPES, TEXT_TYPES, attributes, order_by, resolve, stored_name
 
@@ -49,12 +48,7 @@ def create(db, relation_name, y_column_names, test_size, test_sampling, material
                 'column "%s" not found in relation "%s". Did you pass the correct `y_column_name`?'
                 % (label, relation_name),
                 hint="The relation's columns are: %s." % ", ".join(sorted(names)))
-    snapshot_id = db.execute(
-        """INSERT INTO pgml.snapshots (relation_name, y_column_name, test_size, test_sampling, status,
-                                      materialized)
-           VALUES ($1, $2, $3, $4::pgml.sampling, 'in_progress', $5) RETURNING id""",
-        [stored_name(db, rel), labels, float(test_size), sampling, bool(materialize)],
-        ["text", "text[]", "float4", "text", "bool"])[0]["id"]
+    snapshot_id = catalog.insert_snapshot(db, stored_name(db, rel), labels, test_size, sampling, materialize)
     if materialize:
         # Both names are SQL-safe: the catalog's quote_ident and an integer id.
         db.execute('CREATE TABLE pgml."snapshot_%d" AS SELECT * FROM %s%s'
@@ -67,13 +61,10 @@ def create(db, relation_name, y_column_names, test_size, test_sampling, material
 def source(db, snapshot_id):
     """(the snapshots row, the relation its rows are read from): pgml.snapshot_<id> when the
     snapshot is materialized, else the relation it recorded."""
-    rows = db.execute("""SELECT relation_name, y_column_name, test_size,
-                                test_sampling::pg_catalog.text AS sampling, materialized
-                         FROM pgml.snapshots WHERE id = $1""", [snapshot_id], ["int8"])
-    if not rows:
+    snap = catalog.snapshot(db, snapshot_id)
+    if snap is None:
         raise errors.UndefinedObject("snapshot %s does not exist" % snapshot_id,
                                      hint="Pass relation_name to pgml.train to take a new snapshot.")
-    snap = rows[0]
     name = "pgml.snapshot_%d" % int(snapshot_id) if snap["materialized"] else snap["relation_name"]
     return snap, resolve(db, name)
 
@@ -211,5 +202,4 @@ def save_columns(db, snapshot_id, dataset):
 
 
 def write_columns(db, snapshot_id, columns, samples):
-    db.execute("UPDATE pgml.snapshots SET columns = $1::jsonb, analysis = $2::jsonb WHERE id = $3",
-               [json.dumps(columns), json.dumps({"samples": samples}), snapshot_id], ["text", "text", "int8"])
+    catalog.write_snapshot_columns(db, snapshot_id, columns, samples)

@@ -42,7 +42,7 @@ def check_reused_test_size(db, snapshot_id, test_size, n):
     if test_size < 0:
         raise errors.bad_argument("test_size", "a fraction below 1 or a row count of at least 1", test_size)
     test_rows(float(test_size), n)
-    stored = db.execute("SELECT test_size FROM pgml.snapshots WHERE id = $1", [snapshot_id], ["int8"])[0]["test_size"]
+    stored = catalog.snapshot(db, snapshot_id)["test_size"]
     if abs(float(stored) - float(test_size)) > 1e-6:
         db.notice("test_size %g is not used: the project's snapshot %d keeps its test_size %g "
                "(pass relation_name to take a new snapshot)" % (test_size, snapshot_id, stored))

@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.conftest import Server
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = ROOT / "scripts" / "pgml-server.sh"
 BINDIR = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
@@ -17,20 +19,11 @@ def as_owner(*command):
     return (["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []) + [str(c) for c in command]
 
 
-class Cluster:
+class Cluster(Server):
     def __init__(self, port, run_dir):
-        self.port, self.run_dir = int(port), Path(run_dir)
+        self.port = int(port)
+        super().__init__("postgresql://postgres@127.0.0.1:%d/pgml" % self.port, Path(run_dir), None)
         self.data = self.run_dir / "data"
-        self.url = "postgresql://postgres@127.0.0.1:%d/pgml" % self.port
-
-    def connect(self, **kwargs):
-        import psycopg
-        kwargs.setdefault("autocommit", True)
-        return psycopg.connect(self.url, **kwargs)
-
-    def log_tail(self, lines=40):
-        log = self.run_dir / "server.log"
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
 
     def pg_ctl(self, *args, check=True):
         return subprocess.run(as_owner(BINDIR / "pg_ctl", "-D", self.data, *args),

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from fixtures import tiny_pipelines as tiny
+from tests.conftest import connect_with_store
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 TEXTS = "ARRAY(SELECT 'short text number ' || i FROM generate_series(1, %d) i)"
@@ -32,10 +33,7 @@ def store(server, public_dir):
 
 
 def connect(server, store=None):
-    c = server.connect()
-    if store is not None:
-        c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
-    return c
+    return server.connect() if store is None else connect_with_store(server, store)
 
 
 def timed_out(conn, query, timeout="1s"):

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from tests.fixtures import tiny_models, tiny_pipelines
+from tests.conftest import connect_with_store
 from tests.integration import clusters
 
 PRIMARY_PORT, STANDBY_PORT = 15701, 15702
@@ -47,7 +48,7 @@ def pair(store):
     standby = c = None
     try:
         standby = clusters.start_standby(primary, STANDBY_PORT, "/var/tmp/pgml-replica-%d" % STANDBY_PORT)
-        c = session(primary, store)
+        c = connect_with_store(primary, store)
         c.execute("""
             CREATE TABLE rep_points AS SELECT i::real AS x1, (i % 7)::real AS x2, (3 * i + (i % 7))::real AS y
                                        FROM generate_series(1, 80) i;
@@ -82,18 +83,12 @@ def pair(store):
         primary.destroy()
 
 
-def session(cluster, store):
-    c = cluster.connect()
-    c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
-    return c
-
-
 @pytest.fixture(scope="module")
 def both(pair, store):
     """A warm connection on each server (the primary's made the models): models load once per
     server for the whole module."""
     _, standby, p = pair
-    s = session(standby, store)
+    s = connect_with_store(standby, store)
     yield p, s
     s.close()
 

@@ -2,10 +2,10 @@
 temporary model store."""
 import json
 
-import psycopg
 import pytest
 
 from fixtures import tiny_media as media
+from tests.conftest import connect_with_store
 
 AUDIO_LABELS = set(media.AUDIO_LABELS.values())
 IMAGE_LABELS = set(media.IMAGE_LABELS.values())
@@ -27,15 +27,9 @@ def store(public_dir):
     return root
 
 
-def _connect(server, store):
-    c = server.connect()
-    c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
-    return c
-
-
 @pytest.fixture(scope="module")
 def mconn(server, store):
-    with _connect(server, store) as c:
+    with connect_with_store(server, store) as c:
         yield c
 
 
@@ -65,7 +59,7 @@ def test_speech_recognition(server, store, mconn):
     assert isinstance(out, list) and len(out) == 2
     assert all(set(r) == {"text"} and isinstance(r["text"], str) for r in out)
     assert transform(mconn, ASR, {}, inputs) == out
-    with _connect(server, store) as fresh:  # a new backend loads the model again: same text
+    with connect_with_store(server, store) as fresh:  # a new backend loads the model again: same text
         assert transform(fresh, ASR, {}, inputs) == out
     assert transform(mconn, ASR, {}, inputs[1:]) == out[1:]
 
