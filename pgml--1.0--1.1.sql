@@ -160,7 +160,7 @@ BEGIN
                               'pgml.models_id_seq, pgml.deployments_id_seq, pgml.files_id_seq, pgml.logs_id_seq, '
                               'pgml.collections_id_seq, pgml.splitters_id_seq TO %s', "role");
     EXECUTE pg_catalog.format('GRANT SELECT ON pgml.administrators, pgml.overview, pgml.trained_models, '
-                              'pgml.deployed_models, pgml.settings TO %s', "role");
+                              'pgml.deployed_models TO %s', "role");
     EXECUTE pg_catalog.format('GRANT CREATE ON DATABASE %I TO %s', pg_catalog.current_database(), "role");
     IF admin THEN
         INSERT INTO pgml.administrators ("role") VALUES ("role") ON CONFLICT DO NOTHING;
@@ -182,7 +182,7 @@ BEGIN
     EXECUTE pg_catalog.format('REVOKE ALL ON SCHEMA pgml FROM %s', "role");
     EXECUTE pg_catalog.format('REVOKE ALL ON pgml.projects, pgml.snapshots, pgml.models, pgml.deployments, '
                               'pgml.files, pgml.logs, pgml.collections, pgml.splitters, pgml.administrators, '
-                              'pgml.overview, pgml.trained_models, pgml.deployed_models, pgml.settings FROM %s', "role");
+                              'pgml.overview, pgml.trained_models, pgml.deployed_models FROM %s', "role");
     EXECUTE pg_catalog.format('REVOKE ALL ON SEQUENCE pgml.projects_id_seq, pgml.snapshots_id_seq, '
                               'pgml.models_id_seq, pgml.deployments_id_seq, pgml.files_id_seq, pgml.logs_id_seq, '
                               'pgml.collections_id_seq, pgml.splitters_id_seq FROM %s', "role");
@@ -231,14 +231,6 @@ if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].xgboost_version()
 $$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 
-
--- (+) Every pgml.* setting: the value in effect, its default, where the value came from
--- (pg_settings.source) and what it does; read through the view pgml.settings.
-CREATE OR REPLACE FUNCTION pgml.show_settings()
-RETURNS TABLE (name TEXT, setting TEXT, default_value TEXT, source TEXT, description TEXT) AS $$
-if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
-return GD["pgml_api"].show_settings()
-$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/15-cache.sql
 ------------------------------------------------------------------------------------------
 -- The per-connection model cache (+): what is loaded in this backend, and emptying it.
@@ -642,10 +634,7 @@ $$ LANGUAGE plpython3u VOLATILE STRICT;
 ------------------------------------------------------------------------------------------
 -- predict and friends (api.md §9), array forms: raw features, row-major. PARALLEL UNSAFE,
 -- unlike PostgresML: they read the catalog, and PL/Python cannot query inside a parallel
--- plan (every query is a subtransaction), so a parallel plan would fail. STABLE, unlike
--- PostgresML's IMMUTABLE: the result depends on the deployment the statement's snapshot sees,
--- and an IMMUTABLE call with constant arguments is folded into a prepared plan, which then
--- keeps predicting with the model deployed when it was planned.
+-- plan (every query is a subtransaction), so a parallel plan would fail.
 ------------------------------------------------------------------------------------------
 DO $do$
 DECLARE
@@ -654,7 +643,7 @@ DECLARE
 CREATE OR REPLACE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].%4$s
-$py$ LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp$shim$;
+$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp$shim$;
 BEGIN
     -- predict(project_name, features) for each array type PostgresML takes, plus (+) NUMERIC[]
     FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION', 'SMALLINT', 'INT', 'BIGINT', 'BOOLEAN', 'NUMERIC'] LOOP
@@ -715,15 +704,15 @@ $$ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalo
 CREATE OR REPLACE FUNCTION pgml._predict_row(project_name TEXT, model_id BIGINT, "row" JSON) RETURNS REAL AS $py$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].predict_row(project_name, model_id, row)
-$py$ LANGUAGE plpython3u STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$py$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.predict(project_name TEXT, "row" ANYELEMENT) RETURNS REAL AS $$
 SELECT pgml._predict_row(project_name, NULL::BIGINT, pgml._row_json($2))
-$$ LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.predict(model_id BIGINT, "row" ANYELEMENT) RETURNS REAL AS $$
 SELECT pgml._predict_row(NULL::TEXT, model_id, pgml._row_json($2))
-$$ LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/70-tune.sql
 ------------------------------------------------------------------------------------------
 -- tune / generate (api.md §10): fine-tune a Hugging Face model on a table (LoRA adapters by
@@ -759,7 +748,7 @@ CREATE OR REPLACE FUNCTION pgml.generate(
 ) RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].generate(project_name, [inputs], config)[0]
-$$ LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.generate(
     project_name TEXT,                              -- a tuned generation project (its deployed model)
@@ -768,14 +757,14 @@ CREATE OR REPLACE FUNCTION pgml.generate(
 ) RETURNS TEXT[] AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].generate(project_name, inputs, config)
-$$ LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
 
 -- (+) pgml.predict(project, 'some text') for a classifier made by pgml.tune: the class (its value
 -- when the class column is numeric, else its index in the sorted classes). Without this overload
 -- an untyped literal is ambiguous among predict's array and row forms.
 CREATE OR REPLACE FUNCTION pgml.predict(project_name TEXT, "text" TEXT) RETURNS REAL AS $$
 SELECT pgml._predict_row(project_name, NULL::BIGINT, pg_catalog.to_json("text"))
-$$ LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/75-views.sql
 ------------------------------------------------------------------------------------------
 -- Catalog views (api.md §2). security_invoker: each role sees through them only the rows the
@@ -818,7 +807,3 @@ JOIN (
 ) d ON d.project_id OPERATOR(pg_catalog.=) p.id
 JOIN pgml.models m ON m.id OPERATOR(pg_catalog.=) d.model_id
 ORDER BY p.name ASC;
-
--- (+) Every pgml.* setting (README "Settings"); calling pgml defines them in this backend first.
-CREATE OR REPLACE VIEW pgml.settings WITH (security_invoker = true) AS
-SELECT name, setting, default_value, source, description FROM pgml.show_settings();

@@ -85,9 +85,9 @@ def _string_check_hook(check):
 
 
 # Values a newer release's pgml.conf may hold that an older pgml_py does not parse, read by that
-# older version as unset (its own default): 1.0 took pgml.omp_num_threads >= 1 only, and 1.1's
-# default 0 (automatic) would fail every call of a database still on 1.0 (its own venv).
-_UNSET_FOR = {"1.0": {("pgml.omp_num_threads", "0")}}
+# older version as unset (its own default): 1.0 and 1.1 took pgml.omp_num_threads >= 1 only, and
+# 1.2's default 0 (automatic) would fail every call of a database still on them (their own venv).
+_UNSET_FOR = {"1.0": {("pgml.omp_num_threads", "0")}, "1.1": {("pgml.omp_num_threads", "0")}}
 _serving = {"version": None}  # the pgml_py version boot() imported
 
 
