@@ -1,5 +1,5 @@
 # The container image (docker/Dockerfile), built with podman; included by the Makefile.
-#   make image        pgml:1.1 and pgml:latest
+#   make image        pgml:1.2 and pgml:latest
 #   make test-image   the build through its test stage (the server in the build runs demo/demo.sql
 #                     and pgml.embed), then the same tags
 # The base is a local debootstrapped bookworm (docker/make-base.sh, made once and reused) unless
@@ -9,7 +9,7 @@
 
 PODMAN     ?= podman
 IMAGE_NAME ?= pgml
-IMAGE_TAG  ?= 1.1
+IMAGE_TAG  ?= 1.2
 IMAGE_BASE ?= localhost/pgml-base-bookworm
 IMAGE_LOCAL_BASE = localhost/pgml-base-bookworm
 IMAGE_BUILD_FLAGS ?=
