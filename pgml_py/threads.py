@@ -13,6 +13,7 @@ they cannot lock. The kernel drops the lock when a backend exits, so a crash lea
 import contextlib
 import fcntl
 import os
+import sys
 import tempfile
 
 AUTOMATIC = 0
@@ -122,27 +123,35 @@ def busy():
 def for_call(setting):
     """Threads for a call (or one batch of it) starting now."""
     if setting and setting > 0:
-        return int(setting)
+        return int(setting)  # no need to look at the others
     return decide(setting, cores(), busy().others())
+
+
+_torch_initial = None  # torch's own count (its default, or OMP_NUM_THREADS), before pgml changed it
 
 
 def set_torch_threads(n):
     """torch's intra-op pool size, when torch is already imported (never imports it)."""
-    import sys
+    global _torch_initial
     torch = sys.modules.get("torch")
-    if torch is not None and torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    if torch is not None:
+        current = torch.get_num_threads()
+        if _torch_initial is None:
+            _torch_initial = current
+        if current != n:
+            torch.set_num_threads(n)
 
 
 @contextlib.contextmanager
 def torch_threads_kept():
-    """Puts torch's thread count back after a call that set it per batch (transform and rank in
-    the same backend keep theirs)."""
-    import sys
+    """Puts torch's thread count back after a call that sets it (embed per batch, a tune), so
+    transform and rank in the same backend keep theirs; when torch was imported during the
+    call, back to torch's own count."""
     torch = sys.modules.get("torch")
     before = torch.get_num_threads() if torch is not None else None
     try:
         yield
     finally:
-        if before is not None:
-            set_torch_threads(before)
+        restore = before if before is not None else _torch_initial
+        if restore is not None:
+            set_torch_threads(restore)

@@ -88,42 +88,60 @@ def cached_model(kind, class_name, model, constructor, use_cache, settings, db):
     return cache.models.get_or_load(key, kind, model, device_name, load_model, settings.cache_max_models, use_cache)
 
 
-def used_kwargs(model, encoder, encode_kwargs, db):
-    """encode() kwargs without the keys this model does not use, each dropped with a NOTICE:
-    sentence-transformers 3.x (PostgresML's) ignored them, 6.x raises (the official SDK sends
-    "instruction" to every model). Known: encode()'s own parameters and the model's
-    get_model_kwargs() (sentence-transformers 6); an encoder without that list keeps all."""
+def known_kwargs(encoder):
+    """The encode() keys this encoder uses, or None when it cannot be told (keep all): encode()'s
+    own parameters and the model's get_model_kwargs() (sentence-transformers 6). Fixed per
+    encoder, so worked out once and kept on it."""
+    known = getattr(encoder, "pgml_known_kwargs", False)
+    if known is not False:
+        return known
     import inspect
     try:
         parameters = inspect.signature(encoder.encode).parameters
     except (TypeError, ValueError):
+        parameters = None
+    known = None
+    if parameters is not None:
+        known = {name for name, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        model_kwargs = getattr(encoder, "get_model_kwargs", None)
+        if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+            known = known | set(model_kwargs()) | {"task", "processing_kwargs"} if callable(model_kwargs) else None
+    try:
+        encoder.pgml_known_kwargs = known
+    except AttributeError:
+        pass
+    return known
+
+
+def used_kwargs(model, encoder, encode_kwargs, db):
+    """encode() kwargs without the keys this model does not use, each dropped with a NOTICE:
+    sentence-transformers 3.x (PostgresML's) ignored them, 6.x raises (the official SDK sends
+    "instruction" to every model)."""
+    known = known_kwargs(encoder)
+    if known is None:
         return encode_kwargs
-    known = {name for name, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-    takes_more = any(p.kind == p.VAR_KEYWORD for p in parameters.values())
-    model_kwargs = getattr(encoder, "get_model_kwargs", None)
-    if takes_more:
-        if not callable(model_kwargs):
-            return encode_kwargs
-        known |= set(model_kwargs()) | {"task", "processing_kwargs"}
     unused = sorted(key for key in encode_kwargs if key not in known)
-    if unused:
-        db.notice('pgml.embed: kwargs %s are not used by model "%s" and were ignored'
-                  % (", ".join(unused), model))
+    if not unused:
+        return encode_kwargs
+    db.notice('pgml.embed: kwargs %s are not used by model "%s" and were ignored'
+              % (", ".join(unused), model))
     return {key: value for key, value in encode_kwargs.items() if key not in unused}
 
 
 def embed(model, texts, kwargs, settings, db):
     """Embeddings of `texts` (a list) as a float32 numpy array, one row per text."""
-    constructor, encode_kwargs, use_cache = split_kwargs(model, kwargs)
-    encoder = cached_model("embed", "SentenceTransformer", model, constructor, use_cache, settings, db)
-    encode_kwargs = used_kwargs(model, encoder, encode_kwargs, db)
     from .. import threads
-    try:
-        with threads.busy().hold(), threads.torch_threads_kept():  # others see this backend busy
+    constructor, encode_kwargs, use_cache = split_kwargs(model, kwargs)
+    # others see this backend busy; torch's thread count, set by the load's export check and per
+    # batch, is put back for transform and rank
+    with threads.busy().hold(), threads.torch_threads_kept():
+        encoder = cached_model("embed", "SentenceTransformer", model, constructor, use_cache, settings, db)
+        encode_kwargs = used_kwargs(model, encoder, encode_kwargs, db)
+        try:
             vectors = encoder.encode(texts, **encode_kwargs)
-    except (TypeError, ValueError) as e:
-        raise errors.InvalidParameter("kwargs for encode() are not accepted: %s" % e,
-                                      hint="Remove the unknown key from kwargs.")
+        except (TypeError, ValueError) as e:
+            raise errors.InvalidParameter("kwargs for encode() are not accepted: %s" % e,
+                                          hint="Remove the unknown key from kwargs.")
     shape = getattr(vectors, "shape", None)
     if shape is None or len(shape) != 2:
         raise errors.InvalidParameter(

@@ -113,7 +113,8 @@ def tune(db, project_name, task=None, relation_name=None, y_column_name=None, mo
         catalog.insert_log(db, model_id, project_id, record)
 
     from .. import threads
-    with workdirs.backend_directory(WORKDIR_PREFIX) as workdir, signals.preserved(), threads.busy().hold():
+    with workdirs.backend_directory(WORKDIR_PREFIX) as workdir, signals.preserved(), threads.busy().hold(), \
+            threads.torch_threads_kept():
         model_metrics, files = fine_tune(task, model_name, hyperparams, rows, workdir, settings,
                                          notice, log_step, check_for_interrupts, trust)
     catalog.store_files(db, model_id, files)
@@ -133,7 +134,7 @@ def fine_tune(task, model_name, hyperparams, rows, workdir, settings, notice, lo
     trust_remote_code check_model decided (never stored: a restore decides again)."""
     import torch
     from .. import threads
-    torch.set_num_threads(threads.for_call(settings.omp_num_threads))
+    threads.set_torch_threads(threads.for_call(settings.omp_num_threads))
     lora = hyperparams.get("lora", True)
     load_options = hub.without_remote_code({k: hyperparams[k] for k in ("token", "tokenizer_args", "device_map",
                                                                          "load_in_8bit") if k in hyperparams})

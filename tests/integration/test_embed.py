@@ -282,3 +282,16 @@ def test_automatic_threads_are_at_most_the_cores(server):
         assert c.execute("SHOW pgml.omp_num_threads").fetchone()[0] == "0"
         c.execute(TORCH_THREADS)
         assert 1 <= c.execute("SELECT pg_temp.torch_threads()").fetchone()[0] <= len(os.sched_getaffinity(0))
+
+
+def test_a_runtime_backend_leaves_torch_threads_as_they_were(server):
+    """The export check and the runtime's batches set torch's threads (1 while OpenVINO runs);
+    transform and rank in the same backend get torch's own count back."""
+    with server.connect() as c:
+        c.execute("SELECT pgml.version()")  # puts pgml's venv on the backend's path
+        c.execute(TORCH_THREADS.replace("import sys", "import sys, torch"))
+        own = c.execute("SELECT pg_temp.torch_threads()").fetchone()[0]
+    with server.connect() as c:
+        c.execute("SELECT pgml.embed(%s, %s::text[], '{\"backend\": \"openvino\"}')", (MINILM, TEXTS)).fetchall()
+        c.execute(TORCH_THREADS)
+        assert c.execute("SELECT pg_temp.torch_threads()").fetchone()[0] == own
