@@ -33,6 +33,10 @@ def reported(error, function):
                             hint="This is a bug in pgml or a library it uses; please report it.")
 
 
+# Entry points whose SQL function has another name (pgml.deploy(model_id) is deploy_model).
+SQL_NAMES = {"deploy_model": "deploy"}
+
+
 def entry(fn):
     """Reports errors the SQL way (see reported); a cancel raised inside library code (wrapped
     as errors.Interrupted to get past their except clauses) is re-raised as the server's."""
@@ -43,7 +47,7 @@ def entry(fn):
         except errors.Interrupted as e:
             raise e.error from None
         except Exception as e:
-            error = reported(e, fn.__name__)
+            error = reported(e, SQL_NAMES.get(fn.__name__, fn.__name__))
             if error is None:
                 raise
             db.report(error)
@@ -403,7 +407,8 @@ def loaded_model(project_name, model_id=None):
 
 
 def fast_path():
-    """pgml.predict_fast_path, read per call (one setting, no query): SET takes effect at once."""
+    """pgml.predict_fast_path (one setting, no query), read by a predict that could take the fast
+    path, so SET takes effect at once."""
     return settings_module.parse("pgml.predict_fast_path", db.settings(["pgml.predict_fast_path"])["pgml.predict_fast_path"])
 
 
@@ -421,7 +426,7 @@ def predict(project_name, model_id, features, kind):
             'pgml.decompose is for decomposition models, not %s' % model.task,
             hint="Use pgml.predict for this project, or train one with task 'decomposition'.")
     if kind == "predict":
-        return model.predict_first(features, fast=fast_path())
+        return model.predict_first(features, fast=fast_path)
     return model.predict(features).reshape(-1).tolist()
 
 

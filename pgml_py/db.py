@@ -17,7 +17,9 @@ class _Server:
 
     def __getattr__(self, name):
         import pgml_bootstrap
-        return getattr(pgml_bootstrap, name)
+        value = getattr(pgml_bootstrap, name)
+        setattr(self, name, value)  # later reads are plain attribute hits
+        return value
 
 
 pgml_bootstrap = _Server()
@@ -50,16 +52,8 @@ def define_settings(rows):
     """Makes the pgml.* settings real in this backend (see settings.definitions)."""
     from .settings import CHECKS
     for row in rows:
-        if row[0] in CHECKS:
-            pgml_bootstrap.define_setting(*row, check=CHECKS[row[0]])
-        else:
-            pgml_bootstrap.define_setting(*row)
+        pgml_bootstrap.define_setting(*row, check=CHECKS.get(row[0]))
     pgml_bootstrap.reserve_prefix()
-
-
-def statement_started():
-    """statement_timestamp() as an integer, read without a query: tells statements apart."""
-    return pgml_bootstrap.statement_started()
 
 
 def statement_view():
@@ -109,10 +103,6 @@ _USER_FACING = {
 }
 
 
-# Entry points whose SQL function has another name (pgml.deploy(model_id) is api.deploy_model).
-_SQL_NAMES = {"deploy_model": "deploy"}
-
-
 def user_facing(error, function):
     """A PgmlError with pgml's message and a hint for an SPI error users meet (a permission
     denied, a write on a standby), else None: PL/Python would show it as
@@ -121,7 +111,6 @@ def user_facing(error, function):
     if sqlstate not in _USER_FACING:
         return None
     message, hint = _USER_FACING[sqlstate]
-    function = _SQL_NAMES.get(function, function)
     return errors.PgmlError(message.format(error=str(error).strip(), function=function), hint=hint,
                             sqlstate=sqlstate)
 

@@ -15,6 +15,7 @@ use by the server's OS user, once: a lock keeps a second connection waiting, the
 """
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -42,7 +43,9 @@ def setting_hint(value):
     return "pgml.embed_backend is auto, torch, onnx or openvino."
 
 
+@functools.lru_cache(maxsize=None)
 def available(backend):
+    """Whether the runtime's package is installed (asked once per backend: a path search)."""
     import importlib.util
     module = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino"}[backend]
     return importlib.util.find_spec(module) is not None
@@ -284,12 +287,18 @@ def thread_forward(original, setting):
     return forward
 
 
+def session_threads(n):
+    """Automatic threads for a runtime session: 1, 2, 4 ... or every core, so that a model has a
+    few sessions (each a copy of its weights), not one per thread count."""
+    return n if n >= threads.cores() else 1 << (n.bit_length() - 1)
+
+
 def runtime_forward(runner, setting):
     import numpy as np
     import torch
 
     def forward(input_ids=None, attention_mask=None, token_type_ids=None, **_ignored):
-        n = threads.for_call(setting)
+        n = threads.for_call(setting) if setting else session_threads(threads.for_call(setting))
         threads.set_torch_threads(1)  # pooling only: torch's pool would fight the runtime's
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         if token_type_ids is None and input_ids is not None:

@@ -133,7 +133,6 @@ def configure_environment(settings):
 
 RETRY_POLL_SECONDS = 0.05
 _downloads_hooked = False
-interrupt_point = interrupts.point
 
 
 class CancellableClock:
@@ -145,7 +144,7 @@ class CancellableClock:
     def sleep(self, seconds):
         end = time.monotonic() + seconds
         while True:
-            interrupt_point()
+            interrupts.point()
             left = end - time.monotonic()
             if left <= 0:
                 return
@@ -167,7 +166,7 @@ def cancellable_downloads():
     def client():
         session = _http.default_client_factory()
         hooks = dict(session.event_hooks)
-        hooks["request"] = list(hooks.get("request", [])) + [lambda request: interrupt_point()]
+        hooks["request"] = list(hooks.get("request", [])) + [lambda request: interrupts.point()]
         session.event_hooks = hooks
         return session
     huggingface_hub.set_client_factory(client)

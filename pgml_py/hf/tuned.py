@@ -241,8 +241,8 @@ class Tuned:
 
     predict_proba = predict
 
-    def predict_first(self, features, fast=True):
-        """predict's single-row form (api.predict's, which passes pgml.predict_fast_path)."""
+    def predict_first(self, features, fast=None):
+        """predict's single-row form (`fast`, for classic models' fast path, does not apply)."""
         return self.predict(features)
 
     def predict_row(self, value):

@@ -36,10 +36,10 @@ class Deployed:
     def predict(self, features):
         return self.predict_matrix(self.rows(features))
 
-    def predict_first(self, features, fast=True):
+    def predict_first(self, features, fast=lambda: True):
         """The first row's prediction: one row through the library's fast path when it has one
-        and `fast` (pgml.predict_fast_path) allows it."""
-        if not fast or self.one_row is None or len(features) != self.num_features or None in features:
+        and `fast()` (pgml.predict_fast_path, asked only then) allows it."""
+        if self.one_row is None or len(features) != self.num_features or None in features or not fast():
             # decomposition gives a row of components: the first one, as PostgresML
             return float(np.asarray(self.predict(features)).reshape(-1)[0])
         y = self.one_row(features)
