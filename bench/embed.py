@@ -11,6 +11,7 @@ Variants (each server variant in its own connection, at the server's default set
                        (pgml.embed_backend auto) and automatic threads (pgml.omp_num_threads 0)
   pgml batch <b>       the same with "backend": torch / onnx / openvino
   pgml int8            "quantize": "int8" (opt-in: vectors change slightly)
+  pgml bf16            "quantize": "bf16": OpenVINO computing in bf16 (opt-in; fast on CPUs with bf16)
   per-row raw / pgml   encode(text) per text vs SELECT pgml.embed(model, body) FROM t (R rows)
   N conns <threads>    N connections embedding at once (default backend), pgml.omp_num_threads
                        0 (automatic), 1 or 2: total texts/s; ratio to the best fixed count
@@ -210,7 +211,8 @@ def main():
                      server_variant("pgml batch torch", {"backend": "torch"}),
                      server_variant("pgml batch onnx", {"backend": "onnx"}),
                      server_variant("pgml batch openvino", {"backend": "openvino"}),
-                     server_variant("pgml int8", {"quantize": "int8"})]
+                     server_variant("pgml int8", {"quantize": "int8"}),
+                     server_variant("pgml bf16", {"quantize": "bf16"})]
         if args.rows:
             rc = variants[1].conn
             rc.execute("CREATE TEMP TABLE pgml_bench_rows (id INT PRIMARY KEY, body TEXT)")

@@ -224,7 +224,7 @@ def test_sdk_collection_survives_the_update(upgraded):
     before = upgraded["sdk_before"]["vector_search_cat"]
     after = upgraded["sdk_after"]["vector_search_cat"]
     assert [(r["document"]["id"], r["chunk"]) for r in after] == [(r["document"]["id"], r["chunk"]) for r in before]
-    # 1.1 embeds the query with OpenVINO by default (pgml.embed_backend auto): the same vector as
+    # 1.2 embeds the query with ONNX Runtime by default (pgml.embed_backend auto): the same vector as
     # 1.0's torch within float rounding (cosine >= 0.9999 is checked in test_embed.py)
     assert [r["score"] for r in after] == pytest.approx([r["score"] for r in before], abs=1e-5)
     # the collection still takes documents, embedded by the updated extension
