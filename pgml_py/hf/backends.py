@@ -213,7 +213,7 @@ def ensure(encoder, name, path, backend, quantize, store, notice, root=None):
         target = os.path.join(root, key, FILES[(backend, quantize)])
         if quantize == "int8" and not os.path.isfile(target):
             export_int8(onnx_file, target)
-        elif backend == "openvino" and not os.path.isfile(target):
+        elif backend == "openvino":
             export_openvino(onnx_file, target)
         notice('pgml.embed: exported "%s" for %s%s in %.1f s to %s; later loads reuse it'
                % (name, backend, " " + quantize if quantize else "", time.monotonic() - started, os.path.dirname(target)))
@@ -308,7 +308,9 @@ def runtime_forward(runner, setting):
     import torch
 
     def forward(input_ids=None, attention_mask=None, token_type_ids=None, **_ignored):
-        n = threads.for_call(setting) if setting else session_threads(threads.for_call(setting))
+        n = threads.for_call(setting)
+        if not setting:
+            n = session_threads(n)
         threads.set_torch_threads(1)  # pooling only: torch's pool would fight the runtime's
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         if token_type_ids is None and input_ids is not None:
@@ -340,7 +342,8 @@ def install(encoder, name, path, backend, quantize, device_name, settings, notic
                     threads.set_torch_threads(threads.for_call(setting))
                     reference = encoder.encode(PROBE, show_progress_bar=False)
                     file = ensure(encoder, name, path, backend, quantize, settings.model_store, notice)
-                    runner = OnnxRunner(file) if backend == "onnx" else OpenVinoRunner(file, "bf16" if quantize == "bf16" else "f32")
+                    runner = OnnxRunner(file) if backend == "onnx" else \
+                        OpenVinoRunner(file, "bf16" if quantize == "bf16" else "f32")
                     original = hf.forward
                     hf.forward = runtime_forward(runner, setting)
                     cosine = cosine_min(encoder.encode(PROBE, show_progress_bar=False), reference)

@@ -92,25 +92,24 @@ def known_kwargs(encoder):
     """The encode() keys this encoder uses, or None when it cannot be told (keep all): encode()'s
     own parameters and the model's get_model_kwargs() (sentence-transformers 6). Fixed per
     encoder, so worked out once and kept on it."""
-    known = getattr(encoder, "pgml_known_kwargs", False)
-    if known is not False:
-        return known
+    if not hasattr(encoder, "pgml_known_kwargs"):
+        encoder.pgml_known_kwargs = _encode_keys(encoder)
+    return encoder.pgml_known_kwargs
+
+
+def _encode_keys(encoder):
     import inspect
     try:
         parameters = inspect.signature(encoder.encode).parameters
     except (TypeError, ValueError):
-        parameters = None
-    known = None
-    if parameters is not None:
-        known = {name for name, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        model_kwargs = getattr(encoder, "get_model_kwargs", None)
-        if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
-            known = known | set(model_kwargs()) | {"task", "processing_kwargs"} if callable(model_kwargs) else None
-    try:
-        encoder.pgml_known_kwargs = known
-    except AttributeError:
-        pass
-    return known
+        return None
+    known = {name for name, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        return known
+    model_kwargs = getattr(encoder, "get_model_kwargs", None)
+    if not callable(model_kwargs):
+        return None
+    return known | set(model_kwargs()) | {"task", "processing_kwargs"}
 
 
 def used_kwargs(model, encoder, encode_kwargs, db):
