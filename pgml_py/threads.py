@@ -16,6 +16,8 @@ import os
 import sys
 import tempfile
 
+from . import workdirs
+
 AUTOMATIC = 0
 
 
@@ -61,7 +63,7 @@ class Busy:
 
     def _own(self):
         if self.fd is None:
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            workdirs.private_dir(self.directory)  # someone else's directory here could skew the counts
             self.fd = os.open(os.path.join(self.directory, str(os.getpid())), os.O_RDWR | os.O_CREAT, 0o600)
         return self.fd
 

@@ -7,7 +7,19 @@ one first removes those of backends that are gone."""
 import os
 import re
 import shutil
+import stat
 import tempfile
+
+
+def private_dir(path):
+    """`path`, made if missing, after checking that it is this OS user's own real directory and
+    that no one else can write in it (another local user could have made it first, in /tmp).
+    Raises PermissionError otherwise."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise PermissionError("%s is not a directory private to this user" % path)
+    return path
 
 
 def _started(pid):

@@ -23,7 +23,7 @@ import re
 import tempfile
 import time
 
-from .. import errors, threads
+from .. import errors, threads, workdirs
 
 BACKENDS = ("torch", "onnx", "openvino")
 QUANTIZE = ("int8", "bf16")
@@ -86,12 +86,11 @@ def runtime_root():
     if os.path.exists("PG_VERSION"):
         return os.path.join(os.getcwd(), "pgml_exports")
     root = os.path.join(tempfile.gettempdir(), "pgml-exports-%d" % os.getuid())
-    os.makedirs(root, mode=0o700, exist_ok=True)
-    st = os.lstat(root)
-    if st.st_uid != os.getuid() or (st.st_mode & 0o022):
+    try:
+        return workdirs.private_dir(root)
+    except PermissionError:
         raise errors.PgmlError("export directory %s is not private to this user" % root, sqlstate="58030",
-                               hint="Remove it; pgml makes it again.")
-    return root
+                               hint="Remove it; pgml makes it again.") from None
 
 
 def model_key(name, path):
@@ -259,6 +258,7 @@ class OpenVinoRunner:
         self.model = self.core.read_model(file)
         self.inputs = {i.get_any_name() for i in self.model.inputs}
         self.precision = precision
+        self.computed_in = None  # what OpenVINO chose: f32 on a CPU without bf16, whatever was asked
         self.requests = {}
 
     def request(self, n):
@@ -266,6 +266,7 @@ class OpenVinoRunner:
             compiled = self.core.compile_model(self.model, "CPU", {
                 "INFERENCE_NUM_THREADS": n, "ENABLE_CPU_PINNING": False, "PERFORMANCE_HINT": "LATENCY",
                 "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": self.precision})
+            self.computed_in = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
             self.requests[n] = compiled.create_infer_request()
         return self.requests[n]
 
@@ -351,6 +352,9 @@ def install(encoder, name, path, backend, quantize, device_name, settings, notic
                         hf.forward = original
                         reason = "its %s vectors differ from torch's (cosine %.6f)" % (backend, cosine)
                     else:
+                        if quantize == "bf16" and runner.computed_in != "bf16":
+                            notice('pgml.embed: this CPU has no bf16 instructions, so "quantize": "bf16" computes '
+                                   'in %s (the vectors and speed of "backend": "openvino")' % runner.computed_in)
                         encoder.pgml_backend = (backend, quantize, file)
                         return backend
             except errors.PgmlError:

@@ -143,6 +143,8 @@ def train(db, project_name, task=None, relation_name=None, y_column_name=None, a
         check_for_interrupts=check_for_interrupts, progress=fit_progress,
         X_test=dataset.X_test, y_test=dataset.y_test)
     fit_time = time.perf_counter() - started
+    cancel_point = check_for_interrupts or (lambda: None)  # serializing 100,000 trees takes seconds
+    cancel_point()
     notice("computing metrics on %d test rows" % len(dataset.X_test))
     model_metrics = test_metrics(task, estimator, dataset)
     model_metrics["fit_time"] = fit_time
@@ -150,7 +152,9 @@ def train(db, project_name, task=None, relation_name=None, y_column_name=None, a
         model_metrics["search_results"] = search_results
 
     snapshot.save_columns(db, snapshot_id, dataset)
+    cancel_point()
     files = storage.dump(estimator)
+    cancel_point()
     files.append((COLUMNS_FILE, json.dumps([c for c in dataset.columns if not c["label"]]).encode()))
     if label_classes is not None:
         files.append((LABELS_FILE, json.dumps(label_classes).encode()))

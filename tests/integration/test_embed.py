@@ -211,6 +211,21 @@ def test_quantized_bf16_is_close(shared_conn, minilm):
     assert cosines(rows, minilm.encode(TEXTS)).min() >= 0.999
 
 
+def test_quantized_bf16_says_when_the_cpu_computes_f32(conn):
+    """On a CPU without bf16 instructions OpenVINO computes in f32 whatever it is asked: pgml
+    says so, and the vectors are then exactly openvino's f32 ones; with no NOTICE they are bf16's."""
+    notices = notices_of(conn)
+    sql = "SELECT pgml.embed(%s, %s::text[], %s::jsonb)"
+    bf16 = np.array([r[0] for r in conn.execute(sql, (MINILM, TEXTS, '{"quantize": "bf16"}'))])
+    f32 = np.array([r[0] for r in conn.execute(sql, (MINILM, TEXTS, '{"backend": "openvino"}'))])
+    said = [n for n in notices if '"quantize": "bf16" computes in f32' in n]
+    assert len(said) <= 1, notices
+    if said:
+        np.testing.assert_allclose(bf16, f32, atol=1e-6)
+    else:
+        assert np.abs(bf16 - f32).max() > 1e-5  # bf16 rounding (cosine 0.99998, README)
+
+
 def test_export_made_once_and_reused(server, public_dir):
     """A model not exported before: the first connection exports it (NOTICE), the second loads
     the same file without exporting again."""

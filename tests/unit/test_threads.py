@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from pgml_py import errors, settings, threads
+from pgml_py import errors, settings, threads, workdirs
 
 
 @pytest.mark.parametrize("setting,cores,busy,expected", [
@@ -76,3 +76,17 @@ def test_backend_choice_and_bad_values():
     with pytest.raises(errors.InvalidParameter):
         backends.choose("torch", "auto", "int8")
     assert backends.setting_hint("OpenVINO") is None and backends.setting_hint("gpu")
+
+
+def test_a_busy_directory_others_can_write_gives_no_signal(tmp_path):
+    """Another local user who made /tmp/pgml-busy-<uid> first (or made it writable) could plant
+    lock files that shrink every call's threads: pgml then marks nothing and counts nothing."""
+    shared = tmp_path / "busy"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    mine = threads.Busy(str(shared))
+    with mine.hold():  # the call still runs
+        pass
+    assert mine.fd is None and os.listdir(shared) == []
+    with pytest.raises(PermissionError):
+        workdirs.private_dir(str(shared))
