@@ -28,8 +28,8 @@ from .. import errors, threads, workdirs
 BACKENDS = ("torch", "onnx", "openvino")
 QUANTIZE = ("int8", "bf16")
 # Measured (README "Embedding backends"): the fastest whose vectors match torch's. ONNX Runtime
-# beat OpenVINO in every interleaved bench/embed.py run on the two machines measured (1.65x vs
-# 1.37x, 1.26x vs 1.17x plain torch).
+# beat OpenVINO in every interleaved bench/embed.py run on Zen 4 (1.65x vs 1.37x, 1.26x vs 1.17x
+# plain torch) and tied with it on Zen 3 (1.04x both; plain process 1.18x vs 1.15x).
 AUTO_ORDER = ("onnx", "openvino", "torch")
 FORMAT = 1  # bump when the export changes, so old files are not reused
 INSTALL_DIR = ".pgml-exports"
