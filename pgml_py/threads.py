@@ -87,8 +87,8 @@ class Busy:
     def others(self):
         """Backends other than this one holding their mark now; stale files of dead pids go."""
         try:
-            names = os.listdir(self.directory)
-        except OSError:
+            names = os.listdir(workdirs.private_dir(self.directory))
+        except OSError:  # missing, or not private: files in it say nothing about pgml's calls
             return 0
         me, count = str(os.getpid()), 0
         for name in names:

@@ -84,9 +84,22 @@ def test_a_busy_directory_others_can_write_gives_no_signal(tmp_path):
     shared = tmp_path / "busy"
     shared.mkdir(mode=0o777)
     shared.chmod(0o777)
+    planted = os.open(str(shared / "1"), os.O_RDWR | os.O_CREAT)  # pid 1 is alive: not stale
+    fcntl.flock(planted, fcntl.LOCK_EX)
     mine = threads.Busy(str(shared))
-    with mine.hold():  # the call still runs
-        pass
-    assert mine.fd is None and os.listdir(shared) == []
+    try:
+        assert mine.others() == 0
+        with mine.hold():  # the call still runs
+            pass
+    finally:
+        os.close(planted)
+    assert mine.fd is None and os.listdir(shared) == ["1"]
     with pytest.raises(PermissionError):
         workdirs.private_dir(str(shared))
+    shared.chmod(0o700)  # once private, a held file counts
+    holder = os.open(str(shared / "1"), os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        assert mine.others() == 1
+    finally:
+        os.close(holder)
