@@ -60,11 +60,19 @@ class Busy:
         self.directory = directory or busy_dir()
         self.fd = None
         self.depth = 0
+        self.private = False
+
+    def _private_directory(self):
+        """The directory, once checked to be this user's alone (someone else's could skew the
+        counts); raises OSError until it is. Checked once: then only this user can change it."""
+        if not self.private:
+            workdirs.private_dir(self.directory)
+            self.private = True
+        return self.directory
 
     def _own(self):
         if self.fd is None:
-            workdirs.private_dir(self.directory)  # someone else's directory here could skew the counts
-            self.fd = os.open(os.path.join(self.directory, str(os.getpid())), os.O_RDWR | os.O_CREAT, 0o600)
+            self.fd = os.open(os.path.join(self._private_directory(), str(os.getpid())), os.O_RDWR | os.O_CREAT, 0o600)
         return self.fd
 
     @contextlib.contextmanager
@@ -87,7 +95,7 @@ class Busy:
     def others(self):
         """Backends other than this one holding their mark now; stale files of dead pids go."""
         try:
-            names = os.listdir(workdirs.private_dir(self.directory))
+            names = os.listdir(self._private_directory())
         except OSError:  # missing, or not private: files in it say nothing about pgml's calls
             return 0
         me, count = str(os.getpid()), 0
