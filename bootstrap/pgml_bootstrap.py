@@ -6,8 +6,10 @@ that directory to sys.path (make install fills in the @...@ paths). It serves th
 installed extension version (a 1.0 database runs 1.0's pgml_py until ALTER EXTENSION pgml
 UPDATE): keep the functions below that older pgml_py versions call.
 
-It runs no query (SPI): PL/Python wraps every query in a subtransaction, which PostgreSQL forbids
-in parallel mode, and pgml's IMMUTABLE PARALLEL SAFE functions run in parallel workers. Settings
+It runs no query (SPI) in parallel mode: PL/Python wraps every query in a subtransaction, which
+PostgreSQL forbids there. pgml's shims are PARALLEL RESTRICTED (1.3), so none runs in a parallel
+worker, where the pgml.* settings of the configuration files are not in force (a worker cannot
+define them) and pgml.venv could name code the server never chose: boot() refuses there. Settings
 and the caller's privileges are read from the server's own functions through ctypes; each of
 those never raises an ERROR (an ERROR thrown through Python frames would corrupt the interpreter).
 """
@@ -25,12 +27,15 @@ _server.GetConfigOption.argtypes = [ctypes.c_char_p, ctypes.c_bool, ctypes.c_boo
 _server.GetConfigOptionResetString.restype = ctypes.c_char_p
 _server.GetConfigOptionResetString.argtypes = [ctypes.c_char_p]
 _server.superuser.restype = ctypes.c_bool
+_server.GetUserId.restype = ctypes.c_uint32
 _server.IsInParallelMode.restype = ctypes.c_bool
 _server.GetCurrentStatementStartTimestamp.restype = ctypes.c_int64
 _server.ActiveSnapshotSet.restype = ctypes.c_bool
 _server.GetActiveSnapshot.restype = ctypes.c_void_p
 # miscadmin.h: set by the SIGINT/SIGTERM handlers (cancel, statement_timeout, terminate).
 _interrupt_pending = ctypes.c_int.in_dll(_server, "InterruptPending")
+# access/parallel.h: -1 in a leader or a plain backend, the worker's number in a parallel worker.
+_parallel_worker_number = ctypes.c_int.in_dll(_server, "ParallelWorkerNumber")
 
 
 class _Snapshot(ctypes.Structure):
@@ -117,6 +122,16 @@ def is_superuser():
 
 def in_parallel_mode():
     return bool(_server.IsInParallelMode())
+
+
+def in_parallel_worker():
+    return _parallel_worker_number.value >= 0
+
+
+def current_user_id():
+    """The oid of current_user (SET ROLE and SECURITY DEFINER included), without a query: what
+    pgml's per-connection caches and memos are keyed by."""
+    return int(_server.GetUserId())
 
 
 def statement_started():
@@ -219,6 +234,11 @@ def chosen_venv(plpy):
 
 
 def boot(GD, plpy):
+    if in_parallel_worker():
+        plpy.error("pgml does not run in parallel workers",
+                   detail="A parallel worker does not have the pgml.* settings of the server's configuration.",
+                   hint="pgml's functions are PARALLEL RESTRICTED; run ALTER EXTENSION pgml UPDATE if this "
+                        "database still has older ones.", sqlstate="0A000")
     venv = chosen_venv(plpy)
     if not activate(venv, plpy):
         plpy.error('pgml venv "%s" does not exist' % venv,

@@ -1,4 +1,4 @@
-"""Entry points, one per SQL function: the shims in pgml--1.0.sql call these by name.
+"""Entry points, one per SQL function: the shims in sql/functions/ call these by name.
 
 Each checks its arguments, calls the core and shapes the result for SQL. The @entry wrapper
 turns PgmlError into a PostgreSQL ERROR with SQLSTATE, detail and hint, so no client sees a
@@ -320,6 +320,37 @@ def sklearn_classification_metrics(ground_truth, y_hat, num_classes):
 
 
 # ---- datasets (api.md §11) ---------------------------------------------------------------
+
+@entry
+def catalog_caller(operation):
+    """pgml._caller: the role the catalog writer of `operation` acts for (db.write), else 42501."""
+    return db.caller(operation)
+
+
+def _collection_name(collection, name="collection"):
+    if not isinstance(collection, str) or not collection.strip() or "\x00" in collection:
+        raise errors.bad_argument(name, "a non-empty name", repr(collection))
+    return collection
+
+
+@entry
+def create_collection_schema(collection, pipeline):
+    """pgml.create_collection_schema: the schema of a client SDK collection of the calling role
+    (or of one of its pipelines), made by pgml's writer, so granted roles need no CREATE."""
+    collection = _collection_name(collection)
+    if pipeline is not None:
+        _collection_name(pipeline, "pipeline")
+    return db.write("collection_schema", "SELECT pgml._write_collection_schema($1, $2) AS name",
+                    [collection, pipeline], ["text", "text"])[0]["name"]
+
+
+@entry
+def archive_collection(collection):
+    """pgml.archive_collection: the SDK's archive(), by pgml's writer (renaming schemas takes
+    CREATE on the database, which granted roles do not have)."""
+    return db.write("archive_collection", "SELECT pgml._write_archive_collection($1) AS name",
+                    [_collection_name(collection)], ["text"])[0]["name"]
+
 
 @entry
 def load_dataset(source, subset, limit, kwargs):

@@ -1,7 +1,10 @@
-"""Per-connection model cache: the only per-backend state pgml keeps.
+"""Per-connection model cache: the loaded models a backend keeps (other per-backend memos:
+catalog's deployment lookup, db's prepared plans, threads' marks, backends' export paths).
 
-A bounded LRU keyed by what identifies a loaded object (kind, model, constructor kwargs,
-device). pgml.cached_models() lists it and pgml.clear_model_cache() empties it.
+A bounded LRU keyed by the role that loaded an object and what identifies it (kind, model,
+constructor kwargs, device): a connection that switches roles (SET ROLE, poolers, PostgREST)
+never serves one role an object another role loaded. pgml.cached_models() lists the current
+role's entries and pgml.clear_model_cache() empties them.
 """
 import time
 from collections import OrderedDict
@@ -10,6 +13,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Entry:
+    role: object
     kind: str
     model: str
     device: str
@@ -44,12 +48,18 @@ def actual_device(obj, fallback):
     return fallback
 
 
+def _no_role():
+    return None
+
+
 class ModelCache:
-    def __init__(self):
+    def __init__(self, role=_no_role):
         self._entries = OrderedDict()
+        self._role = role  # () -> the current role: part of every key
 
     def lookup(self, key):
         """The cached object for key (counted as a hit), or None."""
+        key = (self._role(), key)
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -71,7 +81,8 @@ class ModelCache:
         interrupts.point()  # a cancel that came during the load (the first import of torch) acts now
         if use_cache:
             where = device if device is not None else actual_device(value, "cpu")
-            self._entries[key] = Entry(kind, model, where, value, approximate_bytes(value))
+            role = self._role()
+            self._entries[(role, key)] = Entry(role, kind, model, where, value, approximate_bytes(value))
             self.evict(max_models)
         return value
 
@@ -84,16 +95,19 @@ class ModelCache:
         return dropped
 
     def entries(self):
-        """Entries, most recently used first."""
-        return list(reversed(self._entries.values()))
+        """The current role's entries, most recently used first."""
+        role = self._role()
+        return [e for e in reversed(self._entries.values()) if e.role == role]
 
     def clear(self):
-        """Drops everything; returns how many entries there were."""
-        count = len(self._entries)
-        self._entries.clear()
-        if count:
+        """Drops the current role's entries; returns how many there were."""
+        role = self._role()
+        mine = [key for key, entry in self._entries.items() if entry.role == role]
+        for key in mine:
+            del self._entries[key]
+        if mine:
             free_accelerator_memory()
-        return count
+        return len(mine)
 
 
 def free_accelerator_memory():
@@ -107,4 +121,9 @@ def free_accelerator_memory():
 
 
 # The cache of this backend (each PostgreSQL connection is its own process).
-models = ModelCache()
+def _current_role():
+    from . import db
+    return db.current_role()
+
+
+models = ModelCache(role=_current_role)

@@ -3,7 +3,10 @@ deployments and logs (api.md §2) by train, tune, deploy and predict, so the SQL
 is in one place. (A materialized snapshot's own table, pgml.snapshot_<id>, is ml/snapshot.py's.)
 
 Everything runs in the caller's transaction through db.execute's prepared plans; row-level
-security decides which rows a role sees (projects of roles it belongs to)."""
+security decides which rows a role sees (projects of roles it belongs to). Granted roles cannot
+write these tables: every write goes through a SECURITY DEFINER writer (sql/functions/
+08-writers.sql) by db.write, which checks again that the calling role owns what it writes."""
+import hashlib
 import json
 
 from . import errors
@@ -31,8 +34,7 @@ def project_for(db, name, task):
                 'project "%s" does not exist. To create a new project, you must specify a `task`.' % name,
                 hint="Pass task => 'regression' (or classification, clustering, decomposition).")
         # Another first train of the same project may be inserting it right now: wait for it.
-        db.execute("INSERT INTO pgml.projects (name, task) VALUES ($1, $2::pgml.task) ON CONFLICT (name) DO NOTHING",
-                   [name, task], ["text", "text"])
+        db.write("project", "SELECT pgml._write_project($1, $2)", [name, task], ["text", "text"])
         project = find_project(db, name)
         if project is None:  # the name is taken by a project this role may not see
             raise errors.InsufficientPrivilege(
@@ -64,26 +66,32 @@ def latest_snapshot_id(db, project_id):
 
 def insert_snapshot(db, relation_name, y_column_names, test_size, sampling, materialized):
     """A snapshots row in_progress for the relation (its catalog name); returns its id."""
-    return db.execute(
-        """INSERT INTO pgml.snapshots (relation_name, y_column_name, test_size, test_sampling, status,
-                                      materialized)
-           VALUES ($1, $2, $3, $4::pgml.sampling, 'in_progress', $5) RETURNING id""",
-        [relation_name, y_column_names, float(test_size), sampling, bool(materialized)],
-        ["text", "text[]", "float4", "text", "bool"])[0]["id"]
+    return db.write("snapshot", "SELECT pgml._write_snapshot($1, $2, $3, $4, $5) AS id",
+                    [relation_name, y_column_names, float(test_size), sampling, bool(materialized)],
+                    ["text", "text[]", "float4", "text", "bool"])[0]["id"]
+
+
+def create_snapshot_table(db, snapshot_id, relation_oid):
+    """pgml.snapshot_<id>, empty, with the relation's columns, for the calling role to fill."""
+    db.write("snapshot_table", "SELECT pgml._write_snapshot_table($1, $2::pg_catalog.oid::pg_catalog.regclass)",
+             [snapshot_id, relation_oid], ["int8", "int8"])
 
 
 def snapshot(db, snapshot_id):
-    """{relation_name, y_column_name, test_size, sampling, materialized} of a snapshot, or None."""
+    """{relation_name, y_column_name, test_size, sampling, materialized, mine} of a snapshot, or
+    None. mine: current_user took it (only that role resolves its relation name again)."""
     rows = db.execute("""SELECT relation_name, y_column_name, test_size,
-                                test_sampling::pg_catalog.text AS sampling, materialized
+                                test_sampling::pg_catalog.text AS sampling, materialized,
+                                owner OPERATOR(pg_catalog.=) pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER)) AS mine,
+                                owner::pg_catalog.text AS owner
                          FROM pgml.snapshots WHERE id = $1""", [snapshot_id], ["int8"])
     return rows[0] if rows else None
 
 
 def write_snapshot_columns(db, snapshot_id, columns, samples):
     """snapshots.columns (each column's type, statistics, preprocessor) and analysis."""
-    db.execute("UPDATE pgml.snapshots SET columns = $1::jsonb, analysis = $2::jsonb WHERE id = $3",
-               [json.dumps(columns), json.dumps({"samples": samples}), snapshot_id], ["text", "text", "int8"])
+    db.write("snapshot_columns", "SELECT pgml._write_snapshot_columns($1, $2::jsonb, $3::jsonb)",
+             [snapshot_id, json.dumps(columns), json.dumps({"samples": samples})], ["int8", "text", "text"])
 
 
 # ---- models and their files --------------------------------------------------------------
@@ -91,20 +99,16 @@ def write_snapshot_columns(db, snapshot_id, columns, samples):
 def insert_model(db, project_id, snapshot_id, num_features, algorithm, hyperparams, runtime=None,
                  search=None, search_params=None, search_args=None):
     """A models row in_progress; returns its id. finish_model makes it successful."""
-    return db.execute("""
-        INSERT INTO pgml.models (project_id, snapshot_id, num_features, algorithm, runtime, hyperparams,
-                                 status, search, search_params, search_args)
-        VALUES ($1, $2, $3, $4, COALESCE($5, 'python')::pgml.runtime, $6::jsonb, 'in_progress', $7, $8::jsonb, $9::jsonb)
-        RETURNING id""", [project_id, snapshot_id, num_features, algorithm, runtime, json.dumps(hyperparams),
+    return db.write("model", """
+        SELECT pgml._write_model($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9::jsonb) AS id""", [project_id, snapshot_id, num_features, algorithm, runtime, json.dumps(hyperparams),
                           search, json.dumps(search_params or {}), json.dumps(search_args or {})],
         ["int8", "int8", "int4", "text", "text", "text", "text", "text", "text"])[0]["id"]
 
 
 def finish_model(db, model_id, metrics, hyperparams=None):
     """Status successful with its metrics (and the hyperparams a search chose, when given)."""
-    db.execute("UPDATE pgml.models SET status = 'successful', metrics = $2::jsonb, "
-               "hyperparams = COALESCE($3::jsonb, hyperparams) WHERE id = $1",
-               [model_id, json.dumps(metrics), None if hyperparams is None else json.dumps(hyperparams)],
+    db.write("model_finished", "SELECT pgml._write_model_finished($1, $2::jsonb, $3::jsonb)",
+             [model_id, json.dumps(metrics), None if hyperparams is None else json.dumps(hyperparams)],
                ["int8", "text", "text"])
 
 
@@ -142,16 +146,23 @@ def store_files(db, model_id, files):
     """[(path, bytes)] as pgml.files rows, each file in parts of at most PART_BYTES."""
     for path, data in files:
         for part, start in enumerate(range(0, max(len(data), 1), PART_BYTES)):
-            db.execute("INSERT INTO pgml.files (model_id, path, part, data) VALUES ($1, $2, $3, $4)",
-                       [model_id, path, part, data[start:start + PART_BYTES]], ["int8", "text", "int4", "bytea"])
+            db.write("file", "SELECT pgml._write_file($1, $2, $3, $4)",
+                     [model_id, path, part, data[start:start + PART_BYTES]], ["int8", "text", "int4", "bytea"])
 
 
 def model_files(db, model_id):
-    """{path: bytes} of the model's pgml.files rows, parts joined in order."""
+    """{path: bytes} of the model's pgml.files rows, parts joined in order. Each part's sha256 is
+    compared with the digest pgml's writer stored beside it before any library parses the bytes:
+    a changed file is XX001, never a crash in a native parser."""
     parts = {}
-    for row in db.execute("SELECT path, data FROM pgml.files WHERE model_id = $1 ORDER BY path, part",
+    for row in db.execute("SELECT path, part, data, digest FROM pgml.files WHERE model_id = $1 ORDER BY path, part",
                           [model_id], ["int8"]):
-        parts.setdefault(row["path"], []).append(bytes(row["data"]))
+        data = bytes(row["data"])
+        if hashlib.sha256(data).digest() != bytes(row["digest"]):
+            raise errors.DataCorrupted(
+                "file %s (part %d) of model %d does not match the digest stored with it" % (row["path"], row["part"], model_id),
+                hint="The model's bytes were changed outside pgml: train or tune the model again.")
+        parts.setdefault(row["path"], []).append(data)
     return {path: b"".join(chunks) for path, chunks in parts.items()}
 
 
@@ -162,7 +173,7 @@ SELECT d.model_id FROM pgml.deployments d
 WHERE d.project_id = (SELECT p.id FROM pgml.projects p WHERE p.name = $1)
 ORDER BY d.id DESC LIMIT 1"""  # the project by its unique name first: a plan with no join
 
-_looked_up = {"view": None, "ids": {}}   # project name -> deployed model id, this snapshot
+_looked_up = {"view": None, "ids": {}}   # (role, project name) -> deployed model id, this snapshot
 
 
 def deployed_model_id(db, project_name):
@@ -174,21 +185,21 @@ def deployed_model_id(db, project_name):
     view = db.statement_view()
     if view is None or _looked_up["view"] != view:
         _looked_up["view"], _looked_up["ids"] = view, {}
-    model_id = _looked_up["ids"].get(project_name)
+    key = (db.current_role(), project_name)  # what a role sees of the catalog is its own
+    model_id = _looked_up["ids"].get(key)
     if model_id is None:
         rows = db.execute(DEPLOYED, [project_name], ["text"])
         if not rows:
             raise errors.UndefinedObject(
                 "No deployed model exists for the project named: `%s`" % project_name,
                 hint="Train one with pgml.train('%s', ...) or deploy one with pgml.deploy." % project_name)
-        model_id = _looked_up["ids"][project_name] = rows[0]["model_id"]
+        model_id = _looked_up["ids"][key] = rows[0]["model_id"]
     return model_id
 
 
 def insert_deployment(db, project_id, model_id, strategy):
     """The one way a deployment is made: predicts in this connection see it from now on."""
-    db.execute("INSERT INTO pgml.deployments (project_id, model_id, strategy) VALUES ($1, $2, $3::pgml.strategy)",
-               [project_id, model_id, strategy], ["int8", "int8", "text"])
+    db.write("deployment", "SELECT pgml._write_deployment($1, $2, $3)", [project_id, model_id, strategy], ["int8", "int8", "text"])
     _looked_up["view"], _looked_up["ids"] = None, {}
 
 
@@ -253,5 +264,4 @@ def previously_deployed_model(db, project_id, algorithm):
 # ---- logs --------------------------------------------------------------------------------
 
 def insert_log(db, model_id, project_id, record):
-    db.execute("INSERT INTO pgml.logs (model_id, project_id, logs) VALUES ($1, $2, $3::jsonb)",
-               [model_id, project_id, json.dumps(record)], ["int8", "int8", "text"])
+    db.write("log", "SELECT pgml._write_log($1, $2, $3::jsonb)", [model_id, project_id, json.dumps(record)], ["int8", "int8", "text"])

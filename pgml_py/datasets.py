@@ -51,9 +51,9 @@ _HF_JSON_FEATURES = {"List", "LargeList", "Sequence", "Json", "Translation",
                      "TranslationVariableLanguages"}
 
 
-def create_table_query(table, columns):
-    return "CREATE TABLE %s (%s)" % (table, ", ".join(
-        "%s %s%s" % (quote_ident(c.name), c.type, "[]" * len(c.shape or ())) for c in columns))
+def column_types(columns):
+    """Each column's SQL type, a matrix column as a 2-D array."""
+    return [c.type + "[]" * len(c.shape or ()) for c in columns]
 
 
 def insert_query(table, columns):
@@ -69,9 +69,10 @@ def insert_query(table, columns):
         else:
             rows, cols = column.shape
             start = "(u.n - 1) * %d + r * %d" % (rows * cols, cols)
-            values.append("(SELECT array_agg($%d[%s + 1 : %s + %d] ORDER BY r) FROM generate_series(0, %d) AS r)"
-                          % (i, start, start, cols, rows - 1))
-    query = "INSERT INTO %s (%s) SELECT %s FROM unnest(%s) WITH ORDINALITY AS u(%s, n)" % (
+            values.append("(SELECT pg_catalog.array_agg($%d[%s + 1 : %s + %d] ORDER BY r) "
+                          "FROM pg_catalog.generate_series(0, %d) AS r)" % (i, start, start, cols, rows - 1))
+    # Every function named with its schema: load_dataset runs with the caller's search_path.
+    query = "INSERT INTO %s (%s) SELECT %s FROM pg_catalog.unnest(%s) WITH ORDINALITY AS u(%s, n)" % (
         table, ", ".join(quote_ident(c.name) for c in columns), ", ".join(values),
         ", ".join(unnested), ", ".join(aliases))
     return query, [c.type + "[]" for c in columns]
@@ -229,9 +230,10 @@ def load(db, source, subset=None, limit=None, kwargs=None, offline=False):
             columns, batches = hf_load(source, subset, limit, kwargs or {}, offline)
         result = source
     table = "pgml." + quote_ident(source)
-    if db.execute("SELECT to_regclass($1) IS NOT NULL AS found", [table], ["text"])[0]["found"]:
-        db.execute("DROP TABLE %s CASCADE" % table)  # as PostgresML: views on it go too
-    db.execute(create_table_query(table, columns))
+    # pgml's writer replaces the table (CASCADE, as PostgresML: views on it go too) and records
+    # it for this role, which fills it: no granted role creates anything in schema pgml.
+    db.write("dataset_table", "SELECT pgml._write_dataset_table($1, $2, $3)",
+             [source, [c.name for c in columns], column_types(columns)], ["text", "text[]", "text[]"])
     query, types = insert_query(table, columns)
     total = 0
     for rows, values in batches:

@@ -3,6 +3,8 @@ error reporting and the cancel check. Nothing else in pgml_py imports plpy."""
 from . import errors
 
 _plans = {}
+# The catalog writer pgml's code is calling right now, and for which role (see write()).
+_acting = {"operation": None, "role": None}
 
 
 def _plpy():
@@ -40,6 +42,35 @@ def execute(query, args=(), types=()):
     if plan is None:
         plan = _plans[key] = plpy.prepare(query, list(types))
     return plpy.execute(plan, list(args))
+
+
+def write(operation, query, args=(), types=()):
+    """Runs query, which calls the SECURITY DEFINER catalog writer of operation (sql/functions/
+    08-writers.sql), as that writer's one authorized caller: the writer asks caller() which role
+    it acts for. Granted roles cannot write the catalog themselves; this is how pgml's own code,
+    running a call as that role, does. Nothing but the writer's fixed SQL runs meanwhile."""
+    _acting["operation"], _acting["role"] = operation, pgml_bootstrap.current_user_id()
+    try:
+        return execute(query, args, types)
+    finally:
+        _acting["operation"] = _acting["role"] = None
+
+
+def caller(operation):
+    """The role (oid) write() acts for, when the writer of operation asks; else 42501: a role
+    called the writer itself."""
+    if _acting["operation"] != operation or _acting["role"] is None:
+        raise errors.InsufficientPrivilege(
+            "pgml's catalog is written by pgml's own functions only",
+            hint="Use pgml.train, pgml.deploy, pgml.tune or pgml.load_dataset.")
+    return _acting["role"]
+
+
+def current_role():
+    """current_user's oid, read without a query: what per-connection caches are keyed by, so a
+    connection that switches roles (SET ROLE, poolers, PostgREST) never serves one role another
+    role's model."""
+    return pgml_bootstrap.current_user_id()
 
 
 def settings(names):

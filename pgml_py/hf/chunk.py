@@ -4,6 +4,7 @@ Separators run on the `regex` engine instead of `re`: the same syntax and splits
 search and split gives up after a time limit. A backtracking pattern such as (a+)+$ runs for
 ever in `re`, inside one C call that holds the GIL, where neither statement_timeout nor
 pg_terminate_backend can stop it; between calls a pending cancel is let through."""
+import json
 import re
 import time
 
@@ -97,14 +98,18 @@ def bad_separator(pattern, cause):
 
 
 def check_separators(kwargs):
-    """With is_separator_regex, every separator must compile: 2201B now, not a failure mid-split."""
-    if not kwargs.get("is_separator_regex"):
-        return
-    separators = list(kwargs.get("separators") or []) + ([kwargs["separator"]] if "separator" in kwargs else [])
+    """"separators" is a list of strings and "separator" a string (22023 naming the option, not a
+    failure inside LangChain); with is_separator_regex each must compile: 2201B now, not mid-split."""
+    separators = kwargs.get("separators")
+    if separators is not None and not isinstance(separators, list):
+        raise errors.bad_argument('"separators"', "a JSON array of strings", json.dumps(separators))
+    separators = list(separators or []) + ([kwargs["separator"]] if "separator" in kwargs else [])
     for pattern in separators:
         if not isinstance(pattern, str):
-            raise errors.bad_argument("each separator", "a string", repr(pattern))
-        compile_separator(pattern)
+            raise errors.bad_argument("each separator", "a string", json.dumps(pattern))
+    if kwargs.get("is_separator_regex"):
+        for pattern in separators:
+            compile_separator(pattern)
 
 
 def splitter_for(name, kwargs):

@@ -47,8 +47,8 @@ class Deployed:
 
     def predict_matrix(self, X):
         if self.task == "decomposition":
-            return self.estimator.transform(X)
-        y = np.asarray(self.estimator.predict(X), dtype=np.float64)
+            return self._estimate(self.estimator.transform, X)
+        y = np.asarray(self._estimate(self.estimator.predict, X), dtype=np.float64)
         if self.task == "classification":
             y = y.reshape(len(X), -1)[:, 0]
             if self.class_values is not None:
@@ -72,7 +72,21 @@ class Deployed:
         if not hasattr(self.estimator, "predict_proba"):
             raise errors.FeatureNotSupported("this classifier has no probabilities",
                                              hint="Train with an algorithm that has predict_proba.")
-        return self.estimator.predict_proba(self.rows(features))
+        return self._estimate(self.estimator.predict_proba, self.rows(features))
+
+    @staticmethod
+    def _estimate(method, X):
+        """method(X); NaN features for a model that takes no missing values are 22023 naming
+        them (scikit-learn raises ValueError), not an internal error."""
+        try:
+            return method(X)
+        except ValueError:
+            if np.isnan(X).any():
+                raise errors.InvalidParameter(
+                    "features must not be NaN for this model: it takes no missing values",
+                    hint="Replace NaN first, or train with preprocess => '{\"column\": {\"impute\": \"mean\"}}', "
+                         "or with an algorithm that takes missing values (xgboost, lightgbm, catboost).") from None
+            raise
 
 
 def classic(db, model_id, row):

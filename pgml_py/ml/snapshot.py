@@ -50,8 +50,10 @@ def create(db, relation_name, y_column_names, test_size, test_sampling, material
                 hint="The relation's columns are: %s." % ", ".join(sorted(names)))
     snapshot_id = catalog.insert_snapshot(db, stored_name(db, rel), labels, test_size, sampling, materialize)
     if materialize:
-        # Both names are SQL-safe: the catalog's quote_ident and an integer id.
-        db.execute('CREATE TABLE pgml."snapshot_%d" AS SELECT * FROM %s%s'
+        # pgml's writer makes the (extension-owned) table; the caller fills it, so the relation is
+        # read with the caller's privileges. Both names are SQL-safe: quote_ident and an int id.
+        catalog.create_snapshot_table(db, snapshot_id, rel["oid"])
+        db.execute('INSERT INTO pgml."snapshot_%d" SELECT * FROM %s%s'
                    % (int(snapshot_id), rel["qualified"], order_by(sampling)))
     return snapshot_id
 
@@ -65,6 +67,12 @@ def source(db, snapshot_id):
     if snap is None:
         raise errors.UndefinedObject("snapshot %s does not exist" % snapshot_id,
                                      hint="Pass relation_name to pgml.train to take a new snapshot.")
+    if not snap["mine"]:
+        # Its relation name resolves by the search_path and privileges of the role that took it:
+        # read as another role (an admin, a superuser), it could run that role's functions.
+        raise errors.InsufficientPrivilege(
+            "snapshot %s was taken by role %s: only that role reads it again" % (snapshot_id, snap["owner"]),
+            hint="Pass relation_name to take a new snapshot, or run it as role %s." % snap["owner"])
     name = "pgml.snapshot_%d" % int(snapshot_id) if snap["materialized"] else snap["relation_name"]
     return snap, resolve(db, name)
 

@@ -10,7 +10,7 @@ DECLARE
 CREATE OR REPLACE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
 @BOOT@
 return GD["pgml_api"].%4$s
-$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp$shim$;
+$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp$shim$;
 BEGIN
 FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION'] LOOP
     -- add(vector, addend) ... with a scalar or an array of the same length

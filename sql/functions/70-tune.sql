@@ -23,7 +23,7 @@ CREATE OR REPLACE FUNCTION pgml.tune(
 return GD["pgml_api"].tune(project_name=project_name, task=task, relation_name=relation_name,
     y_column_name=y_column_name, model_name=model_name, hyperparams=hyperparams, test_size=test_size,
     test_sampling=test_sampling, automatic_deploy=automatic_deploy, materialize_snapshot=materialize_snapshot)
-$$ LANGUAGE plpython3u VOLATILE PARALLEL SAFE;
+$$ LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE;
 
 CREATE OR REPLACE FUNCTION pgml.generate(
     project_name TEXT,                              -- a tuned generation project (its deployed model)

@@ -37,3 +37,16 @@ def test_approximate_bytes_counts_parameters():
     layer = torch.nn.Linear(10, 4)  # 40 weights + 4 biases, float32
     assert approximate_bytes(layer) == 44 * 4
     assert approximate_bytes(object()) == 0
+
+
+def test_entries_are_the_current_roles_own():
+    """A connection that switches roles (SET ROLE, poolers) never serves one role another's model."""
+    current = {"role": "alice"}
+    cache, loads = ModelCache(role=lambda: current["role"]), []
+    cache.get_or_load(1, "predict", "model 1", "cpu", lambda: loads.append("alice") or "alice's", 4)
+    current["role"] = "app"
+    assert cache.lookup(1) is None and cache.entries() == []
+    assert cache.get_or_load(1, "predict", "model 1", "cpu", lambda: loads.append("app") or "app's", 4) == "app's"
+    assert cache.clear() == 1 and loads == ["alice", "app"]
+    current["role"] = "alice"
+    assert [e.value for e in cache.entries()] == ["alice's"]
