@@ -103,6 +103,51 @@ BEGIN
 END
 $do$;
 
+-- Other objects a role made in schema pgml under 1.1/1.2 (functions, views, types, operators:
+-- overloads planted there ran when another role called pgml) move to schema pgml_quarantine,
+-- which only its owner can use; a WARNING names each for the DBA to inspect and drop.
+DO $do$
+DECLARE
+    o RECORD;
+BEGIN
+    FOR o IN
+        SELECT 'ROUTINE' AS kind, p.oid::pg_catalog.regprocedure::pg_catalog.text AS name
+        FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) 'pgml'::pg_catalog.regnamespace
+          AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) p.proowner)
+        UNION ALL
+        SELECT k.kind, c.oid::pg_catalog.regclass::pg_catalog.text
+        FROM pg_catalog.pg_class c
+        JOIN (VALUES ('v'::pg_catalog."char", 'VIEW'), ('m'::pg_catalog."char", 'MATERIALIZED VIEW'), ('c'::pg_catalog."char", 'TYPE')) k(relkind, kind)
+          ON k.relkind OPERATOR(pg_catalog.=) c.relkind
+        WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pgml'::pg_catalog.regnamespace
+          AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) c.relowner)
+        UNION ALL
+        SELECT k.kind, t.oid::pg_catalog.regtype::pg_catalog.text
+        FROM pg_catalog.pg_type t
+        JOIN (VALUES ('d'::pg_catalog."char", 'DOMAIN'), ('e'::pg_catalog."char", 'TYPE'), ('r'::pg_catalog."char", 'TYPE')) k(typtype, kind)
+          ON k.typtype OPERATOR(pg_catalog.=) t.typtype
+        WHERE t.typnamespace OPERATOR(pg_catalog.=) 'pgml'::pg_catalog.regnamespace
+          AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) t.typowner)
+        UNION ALL
+        SELECT 'OPERATOR', o.oid::pg_catalog.regoperator::pg_catalog.text
+        FROM pg_catalog.pg_operator o WHERE o.oprnamespace OPERATOR(pg_catalog.=) 'pgml'::pg_catalog.regnamespace
+          AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) o.oprowner)
+    LOOP
+        IF pg_catalog.to_regnamespace('pgml_quarantine') IS NULL THEN
+            CREATE SCHEMA pgml_quarantine;
+            REVOKE ALL ON SCHEMA pgml_quarantine FROM PUBLIC;
+        ELSIF NOT (SELECT r.rolsuper FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+                   WHERE n.nspname OPERATOR(pg_catalog.=) 'pgml_quarantine') THEN
+            RAISE EXCEPTION 'schema pgml_quarantine exists and belongs to a role that is not a superuser'
+                USING HINT = 'Rename or drop it, then run ALTER EXTENSION pgml UPDATE again.';
+        END IF;
+        EXECUTE pg_catalog.format('ALTER %s %s SET SCHEMA pgml_quarantine', o.kind, o.name);
+        RAISE WARNING 'pgml 1.3: % % was made in schema pgml by a role other than the extension''s owner; moved to pgml_quarantine', pg_catalog.lower(o.kind), o.name
+            USING HINT = 'Inspect it and drop it: no role but the extension''s owner creates objects in schema pgml.';
+    END LOOP;
+END
+$do$;
+
 -- What roles may still write themselves: PostgresML's SDK's own rows, exactly their shape.
 -- (pgml's writers run as the extension's owner, which row-level security does not restrict.)
 -- An SDK project: task embedding, owned by the role that inserts it.
