@@ -338,23 +338,26 @@ ALTER TABLE pgml.datasets ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_or_admin ON pgml.datasets
     USING (pgml.may_manage(owner) OR pgml.may_manage_all());
 
--- Tables a role made in schema pgml under 1.1/1.2 (load_dataset's and materialized
--- snapshots') move to the extension's owner; their role keeps its rows' privileges.
+-- Tables made in schema pgml under 1.0-1.2 (load_dataset's and materialized snapshots') are
+-- recorded as datasets of the role that made them; a role's move to the extension's owner, the
+-- role keeping its rows' privileges.
 DO $do$
 DECLARE
     t RECORD;
 BEGIN
     FOR t IN
-        SELECT c.oid::pg_catalog.regclass AS rel, c.relname::pg_catalog.text AS name, c.relowner::pg_catalog.regrole AS owner
+        SELECT c.oid::pg_catalog.regclass AS rel, c.relname::pg_catalog.text AS name, c.relowner::pg_catalog.regrole AS owner,
+               r.rolsuper
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner
         WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pgml'::pg_catalog.regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
-          AND NOT r.rolsuper
           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                           WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
                             AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) 'e')
     LOOP
-        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', t.rel, CURRENT_USER);
-        EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', t.rel, t.owner);
+        IF NOT t.rolsuper THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', t.rel, CURRENT_USER);
+            EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', t.rel, t.owner);
+        END IF;
         IF t.name OPERATOR(pg_catalog.!~) '^snapshot_[0-9]+$' THEN
             INSERT INTO pgml.datasets (name, owner) VALUES (t.name, t.owner) ON CONFLICT DO NOTHING;
         END IF;
