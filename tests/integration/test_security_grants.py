@@ -8,24 +8,37 @@ import psycopg
 import pytest
 
 from tests.conftest import sql_error
+from tests.integration.test_upgrade import fresh_database
 
 IRIS = ("SELECT * FROM (VALUES (1.0::real, 0.5::real, 0), (1.2, 0.4, 0), (0.9, 0.6, 0), (1.1, 0.5, 0),"
         " (3.0, 2.5, 1), (3.2, 2.4, 1), (2.9, 2.6, 1), (3.1, 2.5, 1)) v(a, b, y)")
 
 
 class Role:
-    def __init__(self, server, name):
-        self.name, self.url = name, server.url.replace("postgres@", name + "@")
+    def __init__(self, database, name):
+        self.name, self.url = name, database.url.replace("postgres@", name + "@")
 
     def connect(self):
         return psycopg.connect(self.url, autocommit=True)
 
 
 @pytest.fixture(scope="module")
-def roles(server):
+def database(server):
+    """A database of its own: its dataset tables and schemas are these tests' alone."""
+    db = fresh_database(server, "pgml_grants")
+    with db.connect() as c:
+        c.execute("SET client_min_messages = warning")
+        c.execute("CREATE EXTENSION pgml CASCADE")
+    yield db
+    with server.connect() as c:
+        c.execute("DROP DATABASE IF EXISTS pgml_grants WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def roles(server, database):
     suffix = uuid.uuid4().hex[:6]
     names = {k: "grt_%s_%s" % (k, suffix) for k in ("app", "alice", "admin", "sdk", "pooler")}
-    with server.connect() as c:
+    with database.connect() as c:
         for name in names.values():
             c.execute('CREATE ROLE "%s" LOGIN' % name)
         c.execute('GRANT CREATE ON SCHEMA public TO "%s", "%s"' % (names["app"], names["alice"]))
@@ -35,10 +48,10 @@ def roles(server):
         c.execute("SELECT pgml.grant_usage(%s, official_sdk => true)", (names["sdk"],))
         # a pooler (PostgREST, pgbouncer with SET ROLE) switches between the roles it serves
         c.execute('GRANT "%s", "%s" TO "%s"' % (names["app"], names["alice"], names["pooler"]))
-    yield {k: Role(server, v) for k, v in names.items()}
+    yield {k: Role(database, v) for k, v in names.items()}
     with server.connect() as c:
+        c.execute("DROP DATABASE pgml_grants WITH (FORCE)")
         for name in names.values():
-            c.execute("SELECT pgml.revoke_usage(%s)", (name,))
             c.execute('DROP OWNED BY "%s" CASCADE' % name)
             c.execute('DROP ROLE "%s"' % name)
 
@@ -79,7 +92,7 @@ def test_no_granted_role_creates_in_schema_pgml(roles):
         c.execute("CREATE TABLE IF NOT EXISTS pgml.collections (id SERIAL PRIMARY KEY, name TEXT)")
 
 
-def test_no_schema_takes_a_roles_name(server, roles):
+def test_no_schema_takes_a_roles_name(roles):
     """Attack 2: CREATE SCHEMA postgres put app's functions first on the superuser's search_path."""
     with roles["app"].connect() as c:
         e = sql_error(c, "CREATE SCHEMA postgres")
@@ -106,8 +119,6 @@ def test_the_catalog_is_written_by_pgml_only(roles, trained):
                 "INSERT INTO pgml.snapshots (relation_name, test_size, test_sampling, status) "
                 "VALUES ('x', 0.25, 'last', 'done')",
                 "SELECT nextval('pgml.logs_id_seq')",
-                "LOCK TABLE pgml.projects IN ACCESS EXCLUSIVE MODE",
-                "LOCK TABLE pgml.deployments IN SHARE MODE",
                 # pgml's writers act only for a call pgml's own code makes
                 "SELECT pgml._write_file(%d, 'x', 9, '\\x00')" % model_id,
                 "SELECT pgml._write_deployment(%d, %d, 'specific')" % (project_id, model_id),
@@ -115,12 +126,17 @@ def test_the_catalog_is_written_by_pgml_only(roles, trained):
             e = sql_error(c, statement)
             assert e.sqlstate == "42501", (statement, e)
             assert "alice" not in str(e) and str(alice_project) not in (e.diag.message_detail or ""), (statement, e)
+        for lock in ("LOCK TABLE pgml.projects IN ACCESS EXCLUSIVE MODE", "LOCK TABLE pgml.deployments IN SHARE MODE"):
+            with pytest.raises(psycopg.Error) as info:
+                with c.transaction():
+                    c.execute(lock)
+            assert info.value.sqlstate == "42501", (lock, info.value)
 
 
-def test_catalog_ids_are_bigint(server):
+def test_catalog_ids_are_bigint(database):
     """Attack 8: pgml.logs_id_seq was an integer: 2^31 nextval calls (about 12 minutes) stopped
     every role's pgml.tune."""
-    with server.connect() as c:
+    with database.connect() as c:
         types = c.execute("SELECT sequencename, data_type::text FROM pg_sequences WHERE schemaname = 'pgml'").fetchall()
     assert types and all(t == "bigint" for _, t in types), types
 
@@ -157,39 +173,41 @@ def test_sdk_rows_keep_their_shape(roles, trained):
             assert "violates foreign key" not in str(e) and "alice" not in str(e), (statement, e)
 
 
-def test_a_retrain_reads_the_snapshot_as_the_role_that_took_it(server, roles, trained):
+def test_a_retrain_reads_the_snapshot_as_the_role_that_took_it(database, roles, trained):
     """Attack 3: an admin's or superuser's retrain without relation_name read app's relation as
     themselves (app had pointed its snapshot at a view over its own function)."""
-    for connect in (roles["admin"].connect, server.connect):
+    for connect in (roles["admin"].connect, database.connect):
         with connect() as c:
             e = sql_error(c, "SELECT * FROM pgml.train('app_grt_project', algorithm => 'ridge')")
             assert e.sqlstate == "42501" and "taken by role %s" % roles["app"].name in str(e), e
     with roles["app"].connect() as c:
         c.execute("SET client_min_messages = warning")
-        assert c.execute("SELECT status FROM pgml.train('app_grt_project', algorithm => 'ridge', "
-                         "automatic_deploy => false)").fetchone() is not None
+        assert c.execute("SELECT algorithm FROM pgml.train('app_grt_project', algorithm => 'ridge', "
+                         "automatic_deploy => false)").fetchone() == ("ridge",)
 
 
-def test_tampered_model_bytes_never_reach_the_native_parser(server, roles, trained):
+def test_tampered_model_bytes_never_reach_the_native_parser(database, roles, trained):
     """Attack 5: LightGBM model text edited to split_feature=900000000 killed the backend (signal 6)
     and the postmaster restarted every connection. Only a superuser can change the bytes now; a
     changed file is refused (XX001) before LightGBM parses it."""
     alice_model = trained["alice"][0]
     with roles["alice"].connect() as c:
-        assert c.execute("SELECT pgml.predict('alice_grt_project', ARRAY[3.0, 2.5]::real[])").fetchone()[0] == 1.0
+        c.execute("SELECT pgml.predict('alice_grt_project', ARRAY[3.0, 2.5]::real[])")
         e = sql_error(c, "UPDATE pgml.files SET data = '\\x00' WHERE model_id = %s", (alice_model,))
         assert e.sqlstate == "42501"
-    with server.connect() as c:
-        c.execute("UPDATE pgml.files SET data = pg_catalog.convert_to(pg_catalog.replace(pg_catalog.convert_from(data, "
-                  "'UTF8'), 'split_feature=', 'split_feature=900000000 '), 'UTF8') WHERE model_id = %s", (alice_model,))
+    with database.connect() as c:
+        original = c.execute("SELECT id, data FROM pgml.files WHERE model_id = %s", (alice_model,)).fetchall()
+        c.execute("UPDATE pgml.files SET data = data || pg_catalog.convert_to(E'\\nsplit_feature=900000000\\n', 'UTF8') "
+                  "WHERE model_id = %s AND path LIKE '%%.txt'", (alice_model,))
     try:
         with roles["alice"].connect() as c:
             e = sql_error(c, "SELECT pgml.predict('alice_grt_project', ARRAY[3.0, 2.5]::real[])")
             assert e.sqlstate == "XX001" and "digest" in str(e), e
             assert c.execute("SELECT 1").fetchone() == (1,)  # the backend lives
     finally:
-        with server.connect() as c:
-            c.execute("DELETE FROM pgml.deployments WHERE model_id = %s", (alice_model,))
+        with database.connect() as c:
+            for file_id, data in original:
+                c.execute("UPDATE pgml.files SET data = %s WHERE id = %s", (data, file_id))
 
 
 def test_cached_models_are_the_current_roles_own(roles, trained):
@@ -209,11 +227,11 @@ def test_cached_models_are_the_current_roles_own(roles, trained):
         assert e.sqlstate != "XX000" and "does not exist" in str(e), e
 
 
-def test_parallel_workers_never_run_pgml(server, roles):
+def test_parallel_workers_never_run_pgml(database, roles):
     """Attack 7: in a parallel worker the pgml.* settings of the configuration were dropped (a
     model outside pgml.huggingface_whitelist ran). pgml's functions are PARALLEL RESTRICTED: the
     leader runs them, with the server's settings."""
-    with server.connect() as c:
+    with database.connect() as c:
         unsafe = c.execute("""SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
                               WHERE p.pronamespace = 'pgml'::regnamespace AND l.lanname = 'plpython3u'
                                 AND p.proparallel = 's'""").fetchall()
@@ -224,16 +242,13 @@ def test_parallel_workers_never_run_pgml(server, roles):
         with roles["app"].connect() as c:
             c.execute("SET parallel_setup_cost = 0")
             c.execute("SET parallel_tuple_cost = 0")
-            c.execute("SET %s = on" % ("debug_parallel_query" if int(c.info.server_version) >= 160000
+            c.execute("SET %s = on" % ("debug_parallel_query" if c.info.server_version >= 160000
                                        else "force_parallel_mode"))
             e = sql_error(c, "SELECT pgml.embed('sentence-transformers/all-MiniLM-L6-v2', t) "
                              "FROM (VALUES ('a'), ('b')) v(t)")
             assert e.sqlstate == "42501" and "whitelist" in str(e), e
-            plan = "\n".join(r[0] for r in c.execute(
-                "EXPLAIN (VERBOSE) SELECT pgml.norm_l2(ARRAY[3, 4]::real[]) FROM generate_series(1, 2)"))
-            assert "Gather" in plan and plan.index("norm_l2") < plan.index("Gather"), plan  # above the Gather
     finally:
-        with server.connect() as c:
+        with database.connect() as c:
             c.execute("ALTER SYSTEM RESET pgml.huggingface_whitelist")
             c.execute("SELECT pg_reload_conf()")
 
@@ -243,16 +258,16 @@ def test_dataset_tables_cannot_be_squatted_or_changed(roles):
     in pgml could rename it to a future snapshot's name or add a trigger."""
     with roles["app"].connect() as c:
         c.execute("SET client_min_messages = warning")
-        assert c.execute("SELECT * FROM pgml.load_dataset('iris')").fetchone() == ("pgml.iris", 150)
-        assert c.execute("SELECT count(*) FROM pgml.iris").fetchone()[0] == 150
-        for statement in ["ALTER TABLE pgml.iris RENAME TO snapshot_999998",
-                          "CREATE TRIGGER grt AFTER INSERT ON pgml.iris EXECUTE FUNCTION pgml.set_updated_at()"]:
+        assert c.execute("SELECT * FROM pgml.load_dataset('linnerud')").fetchone() == ("pgml.linnerud", 20)
+        assert c.execute("SELECT count(*) FROM pgml.linnerud").fetchone()[0] == 20
+        for statement in ["ALTER TABLE pgml.linnerud RENAME TO snapshot_999998",
+                          "CREATE TRIGGER grt AFTER INSERT ON pgml.linnerud EXECUTE FUNCTION pgml.set_updated_at()"]:
             assert sql_error(c, statement).sqlstate == "42501", statement
-        assert c.execute("SELECT * FROM pgml.load_dataset('iris')").fetchone() == ("pgml.iris", 150)
+        assert c.execute("SELECT * FROM pgml.load_dataset('linnerud')").fetchone() == ("pgml.linnerud", 20)
     with roles["alice"].connect() as c:
-        e = sql_error(c, "SELECT * FROM pgml.load_dataset('iris')")
+        e = sql_error(c, "SELECT * FROM pgml.load_dataset('linnerud')")
         assert e.sqlstate == "42501" and "belongs to another role" in str(e), e
-        assert sql_error(c, "SELECT count(*) FROM pgml.iris").sqlstate == "42501"
+        assert sql_error(c, "SELECT count(*) FROM pgml.linnerud").sqlstate == "42501"
 
 
 def test_collection_schemas_cannot_be_squatted(roles):
