@@ -199,7 +199,7 @@ def _splits(cv, n_rows):
     """[(training row indexes, held-out row indexes or None)]: contiguous folds, or all rows."""
     if cv > n_rows:
         raise errors.InvalidParameter(
-            "cv = %d is too large: there are only %d samples" % (cv, n_rows),
+            "cv = %d is too large. There are only %d samples." % (cv, n_rows),
             hint="Pass search_args with a cv of at most %d, or train on more rows." % n_rows)
     if cv == 1:
         return [(np.arange(n_rows), None)]
