@@ -1,4 +1,5 @@
-"""Entry points, one per SQL function: the shims in sql/functions/ call these by name.
+"""Entry points, one per SQL function: the shims in the pgml--*.sql scripts (sql/) call these
+by name.
 
 Each checks its arguments, calls the core and shapes the result for SQL. The @entry wrapper
 turns PgmlError into a PostgreSQL ERROR with SQLSTATE, detail and hint, so no client sees a

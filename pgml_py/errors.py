@@ -3,6 +3,30 @@ so a client gets a specific code (never PL/Python's generic XX000) and a way to 
 import json
 
 
+# The style of every message: short, lowercase, naming the thing (`project "fraud" does not
+# exist`), no final period, and a hint saying what to do; a bad argument reads "X must be Y. Got Z
+# instead." (bad_argument below). The exceptions are the texts below, kept as PostgresML 2.10
+# words them, on purpose: code written for PostgresML matches on them. Each entry is the start of
+# a message template. tests/unit/test_error_style.py checks every message raised in pgml_py
+# against the style and this list, and that each entry is still raised somewhere.
+POSTGRESML_TEXTS = (
+    "Project named `%s` does not exist.",
+    "No qualified models exist for this deployment.",
+    "No deployed model exists for the project named: `%s`",
+    "No GPU available",
+    "You must pass a `relation_name` and `y_column_name` to snapshot the first time",
+    "You must pass a `y_column_name` when you pass a `relation_name` for a supervised task",
+    "You can't predict probabilities for a",
+    "`%s` cannot be present in both hyperparams and search_params. Please choose one or the other.",
+    "test_size = %g is too large. There are only %d samples",
+    "cv = %d is too large. There are only %d samples.",   # test_size's words, for the same check
+    'Unknown splitter "%s"',
+    "Type information missing for column",
+    "Mismatched array length for feature",
+    'project "%s" does not exist. To create a new project, you must specify a `task`.',
+)
+
+
 class PgmlError(Exception):
     sqlstate = "XX000"
 

@@ -16,10 +16,6 @@ def resolve(name, store):
     return name
 
 
-def is_local(name, store):
-    return resolve(name, store) != name or os.path.isdir(name)
-
-
 def hub_cache_dir(store):
     """Where hub downloads go when online, inside the store."""
     return os.path.join(store, ".hub-cache") if store else None

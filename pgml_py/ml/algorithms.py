@@ -28,7 +28,6 @@ ALGORITHMS = (
     "mean_shift", "optics", "spectral", "spectral_bi", "spectral_co", "catboost", "pca")
 # pgml.train accepts every task but embedding (§7.1); only these have algorithms here.
 TRAINABLE_TASKS = tuple(t for t in TASKS if t != "embedding")
-CLASSIC_TASKS = ("regression", "classification", "decomposition", "clustering")
 # What `linear` (train's default algorithm) means for the unsupervised tasks (§7.4).
 LINEAR_MEANS = {"clustering": "kmeans", "decomposition": "pca"}
 

@@ -166,58 +166,79 @@ def read(db, rel, features, label_attrs, key, chunk_bytes=CHUNK_BYTES, vector=Tr
 
 
 def _read_once(db, rel, features, label_attrs, key, in_vector, schema, chunk_bytes):
-    key_sql, values4, values8, metas, exacts = [], [], [], [], []
-    if key == "random":
-        key_sql.append("pg_catalog.float8send(pg_catalog.random())")
-    elif key == "ctid":  # block * 2^16 + line: the heap order, exact in a float8
-        key_sql.append("pg_catalog.float8send((ctid::pg_catalog.text::pg_catalog.point)[0] * 65536 "
-                       "+ (ctid::pg_catalog.text::pg_catalog.point)[1])")
-    texts, arrays = [], []
-    columns = {a["name"]: i for i, a in enumerate(in_vector)}   # the vector's: first in values
-    for a in features + label_attrs:
-        if any(a is b for b in in_vector):
-            continue
-        if a["is_array"]:
-            arrays.append(a)
-            metas.append((a, "pg_catalog.int8send(COALESCE(pg_catalog.cardinality(%s)::pg_catalog.int8 * 16 "
-                             "+ COALESCE(pg_catalog.array_ndims(%s), 0), -1))" % (a["quoted"], a["quoted"])))
-        elif a["base"] in TEXT_TYPES:
-            texts.append(a)
-        else:
-            dtype, sql = number_field(a)
-            (values4 if dtype == ">f4" else values8).append((a, sql))
-            if a["base"] == "int8" and any(a is b for b in label_attrs):  # exact stratification classes
-                exacts.append((a, "pg_catalog.int8send(COALESCE(%s, 0))" % a["quoted"]))
-    # The record: key, float4 values, float8 values, array metadata, exact int8 labels.
-    fields, record_sql = [], []
-    if key_sql:
-        fields.append(("key", ">f8"))
-        record_sql += key_sql
-    for dtype, group in ((">f4", values4), (">f8", values8)):
-        for a, sql in group:
-            columns[a["name"]] = len(columns)
-            fields.append(("v%d" % columns[a["name"]], dtype))
-            record_sql.append(sql)
-    for a, sql in metas:
-        columns[a["name"]] = str(len(fields))
-        fields.append(("m" + columns[a["name"]], ">i8"))
-        record_sql.append(sql)
-    for a, sql in exacts:
-        fields.append(("xv%d" % columns[a["name"]], ">i8"))
-        record_sql.append(sql)
+    """One read of the rows: the query's parts planned, run, and the answer decoded."""
+    plan = _Plan(features, label_attrs, key, in_vector)
+    chunk_rows = _chunk_rows(db, rel, chunk_bytes, plan.fields, plan.texts, plan.arrays,
+                             4 + 4 * len(in_vector) if in_vector else 0)
+    result = db.execute(_query(plan, rel, schema, label_attrs, chunk_rows))
+    return _decode(plan, result, label_attrs)
 
-    inner = ["%s AS r" % " OPERATOR(pg_catalog.||) ".join(record_sql)] if record_sql else []
+
+class _Plan:
+    """Where each column goes: the vector (in_vector), the fixed-size binary record (key, float4
+    values, float8 values, array metadata, exact int8 labels, in that order), or an aggregate of
+    its own (texts, arrays). columns: a column's index in the values matrix, or its metadata
+    field's number (a string) for an array."""
+
+    def __init__(self, features, label_attrs, key, in_vector):
+        self.in_vector = in_vector
+        self.key_sql, self.values4, self.values8, metas, exacts = [], [], [], [], []
+        if key == "random":
+            self.key_sql.append("pg_catalog.float8send(pg_catalog.random())")
+        elif key == "ctid":  # block * 2^16 + line: the heap order, exact in a float8
+            self.key_sql.append("pg_catalog.float8send((ctid::pg_catalog.text::pg_catalog.point)[0] * 65536 "
+                                "+ (ctid::pg_catalog.text::pg_catalog.point)[1])")
+        self.texts, self.arrays = [], []
+        self.columns = {a["name"]: i for i, a in enumerate(in_vector)}   # the vector's: first in values
+        for a in features + label_attrs:
+            if any(a is b for b in in_vector):
+                continue
+            if a["is_array"]:
+                self.arrays.append(a)
+                metas.append((a, "pg_catalog.int8send(COALESCE(pg_catalog.cardinality(%s)::pg_catalog.int8 * 16 "
+                                 "+ COALESCE(pg_catalog.array_ndims(%s), 0), -1))" % (a["quoted"], a["quoted"])))
+            elif a["base"] in TEXT_TYPES:
+                self.texts.append(a)
+            else:
+                dtype, sql = number_field(a)
+                (self.values4 if dtype == ">f4" else self.values8).append((a, sql))
+                if a["base"] == "int8" and any(a is b for b in label_attrs):  # exact stratification classes
+                    exacts.append((a, "pg_catalog.int8send(COALESCE(%s, 0))" % a["quoted"]))
+        self._record(metas, exacts)
+
+    def _record(self, metas, exacts):
+        """fields (the record's numpy dtype) and record_sql (its parts, concatenated in SQL)."""
+        self.fields, self.record_sql = [], []
+        if self.key_sql:
+            self.fields.append(("key", ">f8"))
+            self.record_sql += self.key_sql
+        for dtype, group in ((">f4", self.values4), (">f8", self.values8)):
+            for a, sql in group:
+                self.columns[a["name"]] = len(self.columns)
+                self.fields.append(("v%d" % self.columns[a["name"]], dtype))
+                self.record_sql.append(sql)
+        for a, sql in metas:
+            self.columns[a["name"]] = str(len(self.fields))
+            self.fields.append(("m" + self.columns[a["name"]], ">i8"))
+            self.record_sql.append(sql)
+        for a, sql in exacts:
+            self.fields.append(("xv%d" % self.columns[a["name"]], ">i8"))
+            self.record_sql.append(sql)
+
+
+def _query(plan, rel, schema, label_attrs, chunk_rows):
+    """The SELECT that aggregates every row into a few values (per chunk of chunk_rows rows)."""
+    texts, arrays, in_vector = plan.texts, plan.arrays, plan.in_vector
+    inner = ["%s AS r" % " OPERATOR(pg_catalog.||) ".join(plan.record_sql)] if plan.record_sql else []
     if in_vector:
         inner.append("%s.vector_send(ARRAY[%s]::%s.vector) AS v"
                      % (schema, ", ".join(map(vector_element, in_vector)), schema))
     inner += ["%s AS t%d" % (a["quoted"], i) for i, a in enumerate(texts)]
     inner += ["%s AS a%d" % (array_bytes(a), i) for i, a in enumerate(arrays)]
     inner += ["%s AS l%d" % (a["quoted"], i) for i, a in enumerate(label_attrs)]
-    chunk_rows = _chunk_rows(db, rel, chunk_bytes, fields, texts, arrays,
-                             4 + 4 * len(in_vector) if in_vector else 0)
     ordered = " ORDER BY s.i" if chunk_rows else ""
     outer = ["pg_catalog.count(*) AS n"]
-    if record_sql:
+    if plan.record_sql:
         outer.append("pg_catalog.string_agg(s.r, ''::pg_catalog.bytea%s) AS r" % ordered)
     if in_vector:
         outer.append("pg_catalog.string_agg(s.v, ''::pg_catalog.bytea%s) AS v" % ordered)
@@ -230,29 +251,34 @@ def _read_once(db, rel, features, label_attrs, key, in_vector, schema, chunk_byt
         inner.insert(0, "pg_catalog.row_number() OVER () AS i")
         tail = " GROUP BY (s.i - 1) / %d ORDER BY (s.i - 1) / %d" % (chunk_rows, chunk_rows)
     # Names: the catalog's quote_ident (relation, columns); aliases and numbers are ours.
-    result = db.execute("SELECT %s FROM (SELECT %s FROM %s) s%s"
-                        % (", ".join(outer), ", ".join(inner or ["1 AS one"]), rel["qualified"], tail))
+    return ("SELECT %s FROM (SELECT %s FROM %s) s%s"
+            % (", ".join(outer), ", ".join(inner or ["1 AS one"]), rel["qualified"], tail))
 
+
+def _decode(plan, result, label_attrs):
+    """The query's answer (one row per chunk) as Rows."""
+    in_vector, values4, values8 = plan.in_vector, plan.values4, plan.values8
     n = sum(int(r["n"]) for r in result)
     record, values = None, np.empty((n, len(in_vector) + len(values4) + len(values8)), dtype=np.float32)
     if in_vector:   # each row: int16 dimensions, int16 unused, the big-endian float4 values
         vectors = records(result, "v", np.dtype([("head", ">i4"), ("v", ">f4", (len(in_vector),))]), n)
         values[:, :len(in_vector)] = vectors["v"]
-    if fields:
-        dtype = np.dtype(fields)
+    if plan.fields:
+        dtype = np.dtype(plan.fields)
         record = records(result, "r", dtype, n)
         matrix = record.view(np.uint8).reshape(n, dtype.itemsize)
-        start = 8 if key_sql else 0
+        start = 8 if plan.key_sql else 0
         for size, count, first in ((4, len(values4), len(in_vector)),
                                    (8, len(values8), len(in_vector) + len(values4))):
             if count:  # the group's bytes are a (n, count) big-endian matrix: one conversion
                 values[:, first:first + count] = matrix[:, start:start + size * count].view(">f%d" % size)
                 start += size * count
-    text_values = {a["name"]: [v for r in result for v in (r["t%d" % i] or ())] for i, a in enumerate(texts)}
+    text_values = {a["name"]: [v for r in result for v in (r["t%d" % i] or ())] for i, a in enumerate(plan.texts)}
     array_values = {a["name"]: b"".join(r["a%d" % i] for r in result if r["a%d" % i] is not None)
-                   for i, a in enumerate(arrays)}
+                    for i, a in enumerate(plan.arrays)}
     nulls = {a["name"]: n - sum(int(r["l%d" % i]) for r in result) for i, a in enumerate(label_attrs)}
-    return Rows(n, record, values, columns, text_values, array_values, nulls, vector_read=bool(in_vector))
+    return Rows(n, record, values, plan.columns, text_values, array_values, nulls,
+                vector_read=bool(in_vector))
 
 
 def records(result, name, dtype, n):

@@ -135,6 +135,138 @@ def _stats(matrix):
 ROUND_CHECK_SECONDS = 0.05
 
 
+class _Fits:
+    """The bookkeeping of one search: fits counted against the total for progress, the cancel
+    check before each fit and between boosting rounds, and a cancel raised inside a library's
+    callback remembered, so the fold that saw it never passes for one the data could not fit."""
+
+    def __init__(self, task, algorithm, n_threads, n_targets, total, check_for_interrupts, progress):
+        self.task, self.algorithm, self.n_threads, self.n_targets = task, algorithm, n_threads, n_targets
+        self.total, self.done = total, 0
+        self.check_for_interrupts, self.progress = check_for_interrupts, progress
+        self.started = self.last_round = time.perf_counter()
+        self.cancelled = []
+
+    def interrupt(self):
+        if self.check_for_interrupts is not None:
+            self.check_for_interrupts()
+
+    def on_round(self, i, n):
+        """After a boosting round, at most every 50 ms: the cancel check and a progress line.
+        What they raise is remembered, so a fold's fit never takes a cancel for bad data."""
+        now = time.perf_counter()
+        if now - self.last_round < ROUND_CHECK_SECONDS:
+            return
+        self.last_round = now
+        try:
+            self.interrupt()
+            if self.progress is not None:
+                self.progress(self.done, self.total, now - self.started, rounds=(i, n))
+        except BaseException as e:
+            self.cancelled.append(e)
+            raise
+
+    def fit(self, params, X_fit, y_fit):
+        estimator = algorithms.build(self.algorithm, self.task, params, n_threads=self.n_threads,
+                                     n_targets=self.n_targets)
+        return algorithms.fit(estimator, X_fit, y_fit, params, on_round=self.on_round)
+
+    def report(self):
+        """After each fit attempt (failed folds count too, so done reaches total). Outside any
+        try: a NOTICE is where PostgreSQL raises a pending cancel, which must propagate."""
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, time.perf_counter() - self.started)
+
+    def fit_reported(self, params, X_fit, y_fit):
+        """A fit of its own (no fold): cancel check, fit, progress."""
+        self.interrupt()
+        estimator = self.fit(params, X_fit, y_fit)
+        self.report()
+        return estimator
+
+
+def _check_cv(cv, n_candidates, n_rows, has_test_rows):
+    if isinstance(cv, bool) or not isinstance(cv, int) or cv < 1:
+        raise errors.bad_argument("cv", "a positive integer", repr(cv))
+    if cv == 1 and n_candidates > 1 and not has_test_rows:
+        raise errors.InvalidParameter(
+            "cv = 1 cannot compare %d hyperparameter candidates without test rows" % n_candidates,
+            hint='Pass search_args like \'{"cv": 5}\', or keep a test_size above 0.')
+
+
+def _splits(cv, n_rows):
+    """[(training row indexes, held-out row indexes or None)]: contiguous folds, or all rows."""
+    if cv > n_rows:
+        raise errors.InvalidParameter(
+            "cv = %d is too large. There are only %d samples." % (cv, n_rows),
+            hint="Pass search_args with a cv of at most %d, or train on more rows." % n_rows)
+    if cv == 1:
+        return [(np.arange(n_rows), None)]
+    from sklearn.model_selection import KFold
+    return list(KFold(n_splits=cv, shuffle=False).split(np.empty((n_rows, 1))))
+
+
+def _score_folds(fits, candidates, splits, X, y, classes, X_test, y_test):
+    """Fits and scores every candidate on every split: (fit_times, score_times, scores, the
+    estimators fitted on all rows when there are no folds)."""
+    shape = (len(candidates), len(splits))
+    fit_times, score_times, scores = np.zeros(shape), np.zeros(shape), np.full(shape, np.nan)
+    supervised = y is not None
+    estimators = []
+    for i, params in enumerate(candidates):
+        for k, (train, held_out) in enumerate(splits):
+            fits.interrupt()  # outside the try: a cancel must never count as a failed fold
+            begin = time.perf_counter()
+            try:
+                estimator = fits.fit(params, X[train], y[train] if supervised else None)
+            except errors.PgmlError:
+                raise
+            except Exception:
+                if fits.cancelled:
+                    raise
+                # A fold the data cannot fit (one class only, say) scores NaN, as in sklearn.
+                fit_times[i, k] = time.perf_counter() - begin
+                fits.report()
+                continue
+            fit_times[i, k] = time.perf_counter() - begin
+            fits.report()
+            begin = time.perf_counter()
+            if held_out is None:
+                estimators.append(estimator)
+                scores[i, k] = _fold_score(fits.task, estimator, X_test, y_test, classes)
+            else:
+                scores[i, k] = _fold_score(fits.task, estimator, X[held_out],
+                                           y[held_out] if supervised else None, classes)
+            score_times[i, k] = time.perf_counter() - begin
+    return fit_times, score_times, scores, estimators
+
+
+def _best_index(task, scores):
+    """The candidate with the best mean fold score in the target metric's direction; ties go to
+    the earlier candidate, and 0 when none scored."""
+    mean_scores, _ = _stats(scores)
+    _, higher = metrics.target(task)
+    ranked = [(s if higher else -s, -i) for i, s in enumerate(mean_scores) if s is not None]
+    return -max(ranked)[1] if ranked else 0
+
+
+def _results(candidates, cv, best, fit_times, score_times, scores):
+    """search_results in scikit-learn's cv_results_ shape, JSON-ready."""
+    results = {"params": [dict(p) for p in candidates], "n_splits": cv, "best_index": best}
+    for name, matrix in (("fit_time", fit_times), ("score_time", score_times),
+                         ("test_score", scores)):
+        results["mean_" + name], results["std_" + name] = _stats(matrix)
+    for k in range(scores.shape[1]):
+        results["split%d_test_score" % k] = [metrics.finite_or_none(s) for s in scores[:, k]]
+    names = []
+    for params in candidates:
+        names += [name for name in params if name not in names]
+    for name in names:
+        results["param_" + name] = [params.get(name) for params in candidates]
+    return results
+
+
 def run(task, algorithm, X, y, candidates, cv, n_threads=1, check_for_interrupts=None,
         progress=None, *, X_test=None, y_test=None):
     """Fits every candidate on `cv` contiguous folds of the training rows and returns
@@ -146,121 +278,22 @@ def run(task, algorithm, X, y, candidates, cv, n_threads=1, check_for_interrupts
     task = str(task).replace("-", "_")
     if not candidates:
         candidates = [{}]
-    if isinstance(cv, bool) or not isinstance(cv, int) or cv < 1:
-        raise errors.bad_argument("cv", "a positive integer", repr(cv))
-    n_rows = len(X)
-    supervised = y is not None
-    n_targets = y.shape[1] if supervised and np.ndim(y) == 2 else 1
+    _check_cv(cv, len(candidates), len(X), X_test is not None)
+    n_targets = y.shape[1] if y is not None and np.ndim(y) == 2 else 1
     classes = np.unique(y) if task == "classification" else None
-    started = time.perf_counter()
-    done = 0
     refits = 1 if cv >= 2 else 0
-    total = len(candidates) * cv + refits
-    if cv == 1 and len(candidates) > 1 and X_test is None:
-        raise errors.InvalidParameter(
-            "cv = 1 cannot compare %d hyperparameter candidates without test rows"
-            % len(candidates),
-            hint='Pass search_args like \'{"cv": 5}\', or keep a test_size above 0.')
-
-    def interrupt():
-        if check_for_interrupts is not None:
-            check_for_interrupts()
-
-    cancelled, last_round = [], [started]
-
-    def on_round(i, n):
-        """After a boosting round, at most every 50 ms: the cancel check and a progress line.
-        What they raise is remembered, so a fold's fit never takes a cancel for bad data."""
-        now = time.perf_counter()
-        if now - last_round[0] < ROUND_CHECK_SECONDS:
-            return
-        last_round[0] = now
-        try:
-            interrupt()
-            if progress is not None:
-                progress(done, total, now - started, rounds=(i, n))
-        except BaseException as e:
-            cancelled.append(e)
-            raise
-
-    def fit(params, X_fit, y_fit):
-        estimator = algorithms.build(algorithm, task, params, n_threads=n_threads, n_targets=n_targets)
-        return algorithms.fit(estimator, X_fit, y_fit, params, on_round=on_round)
-
-    def report():
-        """After each fit attempt (failed folds count too, so done reaches total). Outside any
-        try: a NOTICE is where PostgreSQL raises a pending cancel, which must propagate."""
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total, time.perf_counter() - started)
-
+    fits = _Fits(task, algorithm, n_threads, n_targets, len(candidates) * cv + refits,
+                 check_for_interrupts, progress)
     if cv == 1 and len(candidates) == 1:
-        interrupt()
-        estimator = fit(candidates[0], X, y)
-        report()
-        return dict(candidates[0]), estimator, None
-    if cv > n_rows:
-        raise errors.InvalidParameter(
-            "cv = %d is too large. There are only %d samples." % (cv, n_rows),
-            hint="Pass search_args with a cv of at most %d, or train on more rows." % n_rows)
-
-    if cv == 1:
-        splits = [(np.arange(n_rows), None)]
-    else:
-        from sklearn.model_selection import KFold
-        splits = list(KFold(n_splits=cv, shuffle=False).split(np.empty((n_rows, 1))))
-    shape = (len(candidates), len(splits))
-    fit_times, score_times, scores = np.zeros(shape), np.zeros(shape), np.full(shape, np.nan)
-    estimators = []
-    for i, params in enumerate(candidates):
-        for k, (train, held_out) in enumerate(splits):
-            interrupt()  # outside the try: a cancel must never count as a failed fold
-            begin = time.perf_counter()
-            try:
-                estimator = fit(params, X[train], y[train] if supervised else None)
-            except errors.PgmlError:
-                raise
-            except Exception:
-                if cancelled:
-                    raise
-                # A fold the data cannot fit (one class only, say) scores NaN, as in sklearn.
-                fit_times[i, k] = time.perf_counter() - begin
-                report()
-                continue
-            fit_times[i, k] = time.perf_counter() - begin
-            report()
-            begin = time.perf_counter()
-            if held_out is None:
-                estimators.append(estimator)
-                scores[i, k] = _fold_score(task, estimator, X_test, y_test, classes)
-            else:
-                scores[i, k] = _fold_score(task, estimator, X[held_out],
-                                           y[held_out] if supervised else None, classes)
-            score_times[i, k] = time.perf_counter() - begin
-
-    mean_scores, _ = _stats(scores)
-    _, higher = metrics.target(task)
-    ranked = [(s if higher else -s, -i) for i, s in enumerate(mean_scores) if s is not None]
-    best = -max(ranked)[1] if ranked else 0  # ties go to the earlier candidate
+        return dict(candidates[0]), fits.fit_reported(candidates[0], X, y), None
+    splits = _splits(cv, len(X))
+    fit_times, score_times, scores, estimators = _score_folds(
+        fits, candidates, splits, X, y, classes, X_test, y_test)
+    best = _best_index(task, scores)
     best_params = dict(candidates[best])
     if cv == 1 and len(estimators) == len(candidates):
         estimator = estimators[best]
     else:
-        total = done + 1
-        interrupt()
-        estimator = fit(best_params, X, y)
-        report()
-
-    results = {"params": [dict(p) for p in candidates], "n_splits": cv, "best_index": best}
-    for name, matrix in (("fit_time", fit_times), ("score_time", score_times),
-                         ("test_score", scores)):
-        results["mean_" + name], results["std_" + name] = _stats(matrix)
-    for k in range(len(splits)):
-        results["split%d_test_score" % k] = [metrics.finite_or_none(s) for s in scores[:, k]]
-    names = []
-    for params in candidates:
-        names += [name for name in params if name not in names]
-    for name in names:
-        results["param_" + name] = [params.get(name) for params in candidates]
-    return best_params, estimator, results
+        fits.total = fits.done + 1
+        estimator = fits.fit_reported(best_params, X, y)
+    return best_params, estimator, _results(candidates, cv, best, fit_times, score_times, scores)

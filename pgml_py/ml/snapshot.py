@@ -90,6 +90,29 @@ def load(db, snapshot_id, background=False, chunk_bytes=reader.CHUNK_BYTES, vect
         key = "ctid" if rel["kind"] == "r" else None
     else:
         key = "random" if sampling in ("random", "stratified") else None
+    features, label_attrs = _columns(db, rel, snap, labels)
+    data = reader.read(db, rel, features, label_attrs, key, chunk_bytes, vector)
+    _refuse_null_labels(data, label_attrs)
+    n = data.n
+    num_test = split.test_rows(float(snap["test_size"]), n)
+    num_train = n - num_test
+    data.put_in_order(_row_order(data, sampling, label_attrs, num_test))
+    X, names, column_info, pending = _encode_features(data, features, num_train)
+    y, label_classes = _encode_labels(data, label_attrs, num_train, column_info, pending)
+    column_info.sort(key=lambda c: c["position"])
+    dataset = Dataset(X_train=X[:num_train], y_train=None if y is None else y[:num_train],
+                      X_test=X[num_train:], y_test=None if y is None else y[num_train:],
+                      feature_names=names, num_features=X.shape[1], label_classes=label_classes,
+                      columns=column_info, samples=n, X=X, vector_read=data.vector_read)
+    dataset.statistics = statistics.Statistics(pending, background)
+    if not background:
+        save_columns(db, snapshot_id, dataset)
+    return dataset
+
+
+def _columns(db, rel, snap, labels):
+    """(feature attributes, label attributes) of the relation, every type checked: a label that
+    is gone or a column of a type pgml cannot encode is an ERROR naming it."""
     attrs = attributes(db, rel["oid"])
     by_name = {a["name"]: a for a in attrs}
     for label in labels:
@@ -105,34 +128,38 @@ def load(db, snapshot_id, background=False, chunk_bytes=reader.CHUNK_BYTES, vect
                 'Type information missing for column "%s": %s is not supported' % (a["name"], a["pg_type"]),
                 hint="Use boolean, integer, real, double precision, numeric, text or arrays of numbers; "
                      "cast other columns in a view.")
-    features = [a for a in attrs if a["name"] not in labels]
-    label_attrs = [by_name[name] for name in labels]
+    return [a for a in attrs if a["name"] not in labels], [by_name[name] for name in labels]
 
-    data = reader.read(db, rel, features, label_attrs, key, chunk_bytes, vector)
-    n = data.n
+
+def _refuse_null_labels(data, label_attrs):
     for a in label_attrs:
         if data.nulls[a["name"]]:
             raise errors.NullValueNotAllowed(
                 'label column "%s" contains NULL values' % a["name"],
                 hint="Remove or fill the rows WHERE %s IS NULL (a view can filter them)." % a["quoted"])
 
-    # The row order: the sort ORDER BY random() (or ctid) would do, done here on the shipped
-    # keys (ties, as in PostgreSQL's sort, in no particular order), then the stratified
-    # split's permutation on top of it.
+
+def _row_order(data, sampling, label_attrs, num_test):
+    """The row order: the sort ORDER BY random() (or ctid) would do, done here on the shipped
+    keys (ties, as in PostgreSQL's sort, in no particular order), then the stratified split's
+    permutation on top of it. None: the rows' own order."""
     order = np.argsort(data.keys.astype(np.float64)) if data.keys is not None else None
-    num_test = split.test_rows(float(snap["test_size"]), n)
-    num_train = n - num_test
-    if sampling == "stratified" and labels and all(a["base"] not in CONTINUOUS_TYPES for a in label_attrs):
+    if sampling == "stratified" and label_attrs and \
+            all(a["base"] not in CONTINUOUS_TYPES for a in label_attrs):
         groups = [data.group_ids(a, order) for a in label_attrs]
         groups = groups[0] if len(groups) == 1 else np.unique(np.column_stack(groups), axis=0,
                                                                return_inverse=True)[1].reshape(-1)
         strata = split.stratified_groups(groups, num_test)
         order = strata if order is None else order[strata]
-    data.put_in_order(order)
+    return order
 
-    # Features, column-wise; statistics over the training rows (numbers: maybe in a thread).
+
+def _encode_features(data, features, num_train):
+    """(X as float32, feature names, their snapshots.columns entries, [(entry, training values)]
+    whose statistics are still to compute). Text becomes category codes, arrays are flattened;
+    statistics are over the training rows."""
     widths = [data.width(a) if a["is_array"] else 1 for a in features]
-    X = np.empty((n, sum(widths)), dtype=np.float32)
+    X = np.empty((data.n, sum(widths)), dtype=np.float32)
     names, column_info, numeric, start = [], [], [], 0
     for a, width in zip(features, widths):
         info = _column_info(a, label=False)
@@ -155,45 +182,42 @@ def load(db, snapshot_id, background=False, chunk_bytes=reader.CHUNK_BYTES, vect
         X[:, [i for i, _, _ in numeric]] = data.values[:, [j for _, j, _ in numeric]]
     # data.values is no one else's: the statistics can read it while X goes on to the fit
     pending = [(info, data.values[:num_train, j]) for _, j, info in numeric]
+    return X, names, column_info, pending
 
-    # Labels.
-    y, label_classes = None, None
-    if labels:
-        encoded, classes = [], []
-        for a in label_attrs:
-            if a["base"] in TEXT_TYPES:
-                values = data.texts(a)
-                classes_ = sorted(set(values))
-                code = {v: k for k, v in enumerate(classes_)}
-                encoded.append(np.fromiter(map(code.__getitem__, values), dtype=np.float32, count=n))
-            elif a["base"] == "bool":
-                values = data.values[:, data.column(a)]
-                present = np.unique(values)
-                classes_ = [bool(v) for v in present.tolist()]
-                encoded.append(np.searchsorted(present, values).astype(np.float32))
-            else:
-                encoded.append(np.ascontiguousarray(data.values[:, data.column(a)]))
-                classes_ = None
-            classes.append(classes_)
-            info = _column_info(a, label=True)
-            info["statistics"] = None
-            column_info.append(info)
-            pending.append((info, encoded[-1][:num_train].copy()))
-        y = encoded[0] if len(encoded) == 1 else np.column_stack(encoded)
-        if len(labels) == 1:
-            label_classes = classes[0]
-        elif any(c is not None for c in classes):
-            label_classes = classes
-    column_info.sort(key=lambda c: c["position"])
 
-    dataset = Dataset(X_train=X[:num_train], y_train=None if y is None else y[:num_train],
-                      X_test=X[num_train:], y_test=None if y is None else y[num_train:],
-                      feature_names=names, num_features=X.shape[1], label_classes=label_classes,
-                      columns=column_info, samples=n, X=X, vector_read=data.vector_read)
-    dataset.statistics = statistics.Statistics(pending, background)
-    if not background:
-        save_columns(db, snapshot_id, dataset)
-    return dataset
+def _encode_label(data, a):
+    """(one label column as float32, its classes or None): text as its index in sorted order,
+    booleans as 0/1, numbers as themselves."""
+    if a["base"] in TEXT_TYPES:
+        values = data.texts(a)
+        classes = sorted(set(values))
+        code = {v: k for k, v in enumerate(classes)}
+        return np.fromiter(map(code.__getitem__, values), dtype=np.float32, count=data.n), classes
+    if a["base"] == "bool":
+        values = data.values[:, data.column(a)]
+        present = np.unique(values)
+        return np.searchsorted(present, values).astype(np.float32), [bool(v) for v in present.tolist()]
+    return np.ascontiguousarray(data.values[:, data.column(a)]), None
+
+
+def _encode_labels(data, label_attrs, num_train, column_info, pending):
+    """(y, label_classes); appends each label's snapshots.columns entry and its training values
+    to column_info and pending."""
+    if not label_attrs:
+        return None, None
+    encoded, classes = [], []
+    for a in label_attrs:
+        values, classes_ = _encode_label(data, a)
+        encoded.append(values)
+        classes.append(classes_)
+        info = _column_info(a, label=True)
+        info["statistics"] = None
+        column_info.append(info)
+        pending.append((info, values[:num_train].copy()))
+    y = encoded[0] if len(encoded) == 1 else np.column_stack(encoded)
+    if len(label_attrs) == 1:
+        return y, classes[0]
+    return y, classes if any(c is not None for c in classes) else None
 
 
 def _column_info(a, label):

@@ -1,13 +1,15 @@
-r"""The README is tested: every ```sql block of README.md runs, in document order, on a fresh
-database of the test server, and where the README shows psql's output the output must match.
+r"""The documentation is tested: every ```sql block of README.md and of each docs/*.md runs, in
+document order, on a fresh database of the test server (one database per file, so each file
+stands alone), and where a file shows psql's output the output must match. A new docs/*.md is
+picked up by itself.
 
 The convention (also in a comment at the top of README.md), for whoever adds a section:
-- Every ```sql block runs as written in ONE `psql -X -q -v ON_ERROR_STOP=1` session, in
+- Every ```sql block of a file runs as written in ONE `psql -X -q -v ON_ERROR_STOP=1` session, in
   document order (models load once): tables AND session state (SET, setseed(), `\x`, an open
   transaction, the model cache) carry over to the next block, so put a setting back (RESET,
   `\x off`) in the block that changed it. Each block must succeed and end with `;` (or a psql
   backslash command). The test separates the blocks' output with `\echo` markers; a failing
-  block is reported with its README line, and the blocks after it run in a new session.
+  block is reported with its file and line, and the blocks after it run in a new session.
 - If the next fenced block after it (only blank lines between) is a ```text block, that block is
   psql's expected stdout for the whole sql block (trailing spaces and blank lines ignored; NOTICEs
   go to stderr and are not compared). Show only values that are reproducible: seed randomness
@@ -17,7 +19,7 @@ The convention (also in a comment at the top of README.md), for whoever adds a s
   CASCADE`, the packaged all-MiniLM-L6-v2, and the tiny models of scripts/tiny-models.py under
   pgml-tiny/ in the model store (here a temporary store, with the packaged model and its
   install-time exports linked in, set with ALTER DATABASE ... SET
-  pgml.model_store; the README's `/var/lib/pgml/models` is replaced by that store's path).
+  pgml.model_store; the files' `/var/lib/pgml/models` is replaced by that store's path).
 - A block that genuinely cannot run here (a model only on the Hugging Face hub) is preceded by
   `<!-- readme-test: skip: <why> -->`. Keep those few.
 """
@@ -30,7 +32,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
+DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
 SKIP = re.compile(r"<!--\s*readme-test:\s*skip:(.*?)-->")
 FENCE = re.compile(r"^```(\w*)\s*$")
 
@@ -73,7 +75,7 @@ def test_the_convention_is_parsed():
 
 
 @pytest.fixture(scope="module")
-def readme_db(server, public_dir):
+def readme_store(public_dir):
     store = public_dir / "readme-store"
     store.mkdir(exist_ok=True)
     store.chmod(0o755)
@@ -90,16 +92,21 @@ def readme_db(server, public_dir):
         (store / ".pgml-exports").symlink_to(exports.resolve())
     subprocess.run([sys.executable, str(ROOT / "scripts" / "tiny-models.py"), str(store)], check=True,
                    capture_output=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    return store
+
+
+def fresh_db(server, store, name):
+    """A new database `name` with the extension, its model store set to `store`."""
     with server.connect() as c:
-        c.execute("DROP DATABASE IF EXISTS readme WITH (FORCE)")
-        c.execute("CREATE DATABASE readme")
-        c.execute("ALTER DATABASE readme SET pgml.model_store = '%s'" % str(store).replace("'", "''"))
-    url = server.url.rsplit("/", 1)[0] + "/readme"
+        c.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+        c.execute("CREATE DATABASE %s" % name)
+        c.execute("ALTER DATABASE %s SET pgml.model_store = '%s'" % (name, str(store).replace("'", "''")))
+    url = server.url.rsplit("/", 1)[0] + "/" + name
     import psycopg
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("SET client_min_messages = warning")
         c.execute("CREATE EXTENSION pgml CASCADE")
-    return url, store
+    return url
 
 
 MARK = "@@readme-block"
@@ -107,7 +114,7 @@ MARKER = re.compile(r"^%s (\d+)$" % MARK, re.M)
 
 
 def split_by_marker(text):
-    """{README line: what the session printed between that block's marker and the next}."""
+    """{line: what the session printed between that block's marker and the next}."""
     parts = MARKER.split(text)
     return {int(parts[i]): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 
@@ -135,14 +142,18 @@ def run_session(psql, url, todo):
 
 
 @pytest.mark.slow
-def test_readme_sql_blocks_run_and_show_their_output(readme_db):
-    url, store = readme_db
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: str(d.relative_to(ROOT)))
+def test_sql_blocks_run_and_show_their_output(doc, server, readme_store):
+    name = str(doc.relative_to(ROOT))
+    store = readme_store
+    url = fresh_db(server, store, "doc_" + re.sub(r"\W", "_", doc.stem.lower()))
     psql = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
                                check=True).stdout.strip()) / "psql"
     runnable = [(line, sql.replace("/var/lib/pgml/models", str(store)), expected)
-                for line, sql, expected, skip in blocks(README.read_text()) if skip is None]
-    assert runnable
-    failures = ["README.md:%d: the block must end with ';' (psql would join it to the next)" % line
+                for line, sql, expected, skip in blocks(doc.read_text()) if skip is None]
+    if not runnable:
+        pytest.skip("%s has no runnable sql block" % name)
+    failures = ["%s:%d: the block must end with ';' (psql would join it to the next)" % (name, line)
                 for line, sql, _ in runnable if not ends_a_statement(sql)]
     assert not failures, "\n".join(failures)
     expected = {line: exp for line, _, exp in runnable}
@@ -153,14 +164,14 @@ def test_readme_sql_blocks_run_and_show_their_output(readme_db):
         outputs.update(out)
         if failed is None:
             break
-        failures.append("README.md:%d failed (later blocks ran in a new session):\n%s"
-                        % (failed, err.get(failed, "")[-2000:]))
+        failures.append("%s:%d failed (later blocks ran in a new session):\n%s"
+                        % (name, failed, err.get(failed, "")[-2000:]))
         todo = todo[[t[0] for t in todo].index(failed) + 1:]
     if os.environ.get("PGML_README_OUTPUT"):  # to write a new ```text block from what psql printed
-        Path(os.environ["PGML_README_OUTPUT"]).write_text(
-            "".join("=== README.md:%d\n%s\n" % (l, normalized(o)) for l, o in sorted(outputs.items()) if l))
+        with open(os.environ["PGML_README_OUTPUT"], "a") as f:
+            f.write("".join("=== %s:%d\n%s\n" % (name, l, normalized(o)) for l, o in sorted(outputs.items()) if l))
     for line, exp in expected.items():
         if exp is not None and line in outputs and normalized(outputs[line]) != normalized(exp):
-            failures.append("README.md:%d output differs.\n--- README\n%s\n--- psql\n%s"
-                            % (line, normalized(exp), normalized(outputs[line])))
+            failures.append("%s:%d output differs.\n--- %s\n%s\n--- psql\n%s"
+                            % (name, line, name, normalized(exp), normalized(outputs[line])))
     assert not failures, "\n\n".join(failures)
