@@ -6,7 +6,7 @@
 #   make sql       rebuild pgml--<version>.sql and the upgrade script from sql/ (sql/README.md)
 EXTENSION   = pgml
 # The install and upgrade scripts are committed at the top level; released ones never change.
-DATA        = $(sort $(wildcard pgml--*.sql))
+DATA        = $(sort $(wildcard pgml--*.sql)) bootstrap/pgml_native.py
 DATA_built  = build/pgml_bootstrap.py
 EXTRA_CLEAN = build
 # make installcheck: pg_regress runs tests/sql/*.sql against the `make start` server on PGML_PORT
@@ -31,6 +31,7 @@ export PG_CONFIG PGML_VENV PGML_MODEL_STORE
 PLPYTHON_SITE = $(shell /usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])')
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+PG_MAJOR = $(shell $(PG_CONFIG) --version | sed -E 's/[^0-9]*([0-9]+).*/\1/')
 
 .PHONY: FORCE all system venv sql install-bootstrap install-conf demo start stop psql test bench tiny-models
 
@@ -59,8 +60,9 @@ build/pgml_bootstrap.py: bootstrap/pgml_bootstrap.py FORCE
 # site-packages (1.1's shims just import it).
 install-bootstrap: build/pgml_bootstrap.py
 	@test -n "$(PLPYTHON_SITE)" || { echo "install-bootstrap: /usr/bin/python3 (PL/Python's interpreter) is missing" >&2; exit 1; }
-	install -m 644 build/pgml_bootstrap.py $(PLPYTHON_SITE)/pgml_bootstrap.py
-	/usr/bin/python3 -m py_compile $(PLPYTHON_SITE)/pgml_bootstrap.py
+	/usr/bin/python3 bootstrap/pgml_native.py $(shell $(PG_CONFIG) --includedir-server) $(PG_MAJOR)
+	install -m 644 build/pgml_bootstrap.py bootstrap/pgml_native.py $(PLPYTHON_SITE)/
+	/usr/bin/python3 -m py_compile $(PLPYTHON_SITE)/pgml_bootstrap.py $(PLPYTHON_SITE)/pgml_native.py
 
 # pgml.conf: every pgml.* setting at its default, for include_if_exists in postgresql.conf, so
 # SHOW pgml.device works before any pgml call (README "Settings"; make start includes it).
