@@ -3,6 +3,8 @@
 #   make start     a throwaway local server with the extension created; prints its URL
 #   make demo      install + start + demo SQL
 #   make test      install + the whole test suite against a real server
+#   make test-debian13  make demo + make test in a debootstrapped Debian 13 root (PostgreSQL 17)
+#   make test-pg MAJOR=18  the other-majors subset on a PostgreSQL built from Debian's source
 #   make sql       rebuild pgml--<version>.sql and the upgrade script from sql/ (sql/README.md)
 EXTENSION   = pgml
 # The install and upgrade scripts are committed at the top level; released ones never change.
@@ -33,7 +35,8 @@ PLPYTHON_SITE = $(shell /usr/bin/python3 -c 'import site; print(site.getsitepack
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 PG_MAJOR = $(shell $(PG_CONFIG) --version | sed -E 's/[^0-9]*([0-9]+).*/\1/')
 
-.PHONY: FORCE all system venv sql install-bootstrap install-conf demo start stop psql test bench tiny-models
+.PHONY: FORCE all system venv sql install-bootstrap install-conf demo start stop psql test bench tiny-models \
+        test-debian13 test-pg
 
 ifeq ($(wildcard $(PGXS)),)
 # No server headers yet (fresh machine): install them, then run the real install.
@@ -96,6 +99,17 @@ demo: install
 
 test: install
 	bash scripts/run-tests.sh
+
+# Debian 13 (PostgreSQL 17, Python 3.13) from the README's commands, in a root cached in
+# /var/cache/pgml/debian13-root (built once per machine; scripts/test-debian13.sh).
+test-debian13:
+	bash scripts/test-debian13.sh
+
+# Another major on this machine (scripts/test-pg.sh): built from Debian's source once per machine,
+# pgml installed on it, then the tests marked `majors` against it.
+MAJOR ?= 18
+test-pg:
+	bash scripts/test-pg.sh $(MAJOR)
 
 bench: install
 	bash scripts/run-bench.sh
