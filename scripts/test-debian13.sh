@@ -4,6 +4,7 @@
 #   test-debian13.sh prepare   the root, once per machine (cached in $PGML_DEBIAN13_ROOT)
 #   test-debian13.sh run       copy the tree in; make demo, make stop, make test (CI=true)
 #   test-debian13.sh           both
+#   test-debian13.sh run|all PYTEST-ARGS...   make install, then only those tests (CI's subset)
 # The root keeps what make install put there (PostgreSQL 17, pgvector, the venv), so later runs
 # test the current tree without reinstalling what did not change. Needs root and debootstrap.
 # The root shares this machine's network: its servers use PGML_PORT / PGML_TEST_PORT as given.
@@ -47,16 +48,15 @@ prepare() {
     fi
     command -v debootstrap >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
     [ -f "$sources" ] || die "$sources not found (its URIs name the Debian mirror)"
-    local mirror signed
+    local mirror
     mirror=$(awk -F': ' '/^URIs:/{print $2; exit}' "$sources")
-    signed=$(awk -F': ' '/^Signed-By:/{print $2; exit}' "$sources")
     rm -rf "$ROOT"
     mkdir -p "$(dirname "$ROOT")"
     log "debootstrap --variant=minbase trixie $ROOT $mirror"
     debootstrap --variant=minbase trixie "$ROOT" "$mirror" >"$ROOT.log" 2>&1 || { tail -20 "$ROOT.log" >&2; exit 1; }
     rm -f "$ROOT.log" "$ROOT/etc/apt/sources.list"
-    printf 'Types: deb\nURIs: %s\nSuites: trixie trixie-updates\nComponents: main\nSigned-By: %s\n' \
-        "$mirror" "$signed" > "$ROOT/etc/apt/sources.list.d/debian.sources"
+    # This machine's apt sources (main, -updates, -security) for trixie.
+    sed -E 's/\bbookworm/trixie/g' "$sources" > "$ROOT/etc/apt/sources.list.d/debian.sources"
     # As on a machine without systemd: apt starts no service (the tests start their own servers).
     printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"
     chmod +x "$ROOT/usr/sbin/policy-rc.d"
@@ -72,15 +72,22 @@ prepare() {
 }
 
 run() {
+    local started rc=0
     [ -f "$ROOT/.pgml-ready" ] || die "no root at $ROOT: run $0 prepare first"
     mount_root
-    # The tree as git sees it (tracked and new files, not the ignored build outputs and venvs).
+    # A clone (test_upgrade reads the 1.0 release from git history), then the tree as git sees it
+    # on top (tracked and new files, not the ignored build outputs and venvs).
     rm -rf "${ROOT:?}$SRC"
-    mkdir -p "$ROOT$SRC"
+    git clone -q --no-hardlinks "$PWD" "$ROOT$SRC"
     git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -C "$ROOT$SRC" -xf -
-    in_root git -C "$SRC" init -q 2>/dev/null || true
-    local started rc=0
     started=$(date +%s)
+    if [ $# -gt 0 ]; then
+        log "make install, then pytest $* (Debian $(cat "$ROOT/etc/debian_version"))"
+        in_root bash -c 'cd "$0" && make install >/tmp/pgml-install.log 2>&1 || { tail -30 /tmp/pgml-install.log; exit 1; }
+                         bash scripts/run-tests.sh "$@"' "$SRC" "$@" || rc=$?
+        log "tests: rc=$rc after $(( $(date +%s) - started )) s"
+        return $rc
+    fi
     log "make demo (Debian $(cat "$ROOT/etc/debian_version"))"
     in_root bash -c "cd $SRC && make demo && make stop" || rc=$?
     log "make demo: rc=$rc after $(( $(date +%s) - started )) s"
@@ -91,9 +98,11 @@ run() {
     return $rc
 }
 
-case "${1:-all}" in
+command=${1:-all}
+[ $# -gt 0 ] && shift
+case "$command" in
     prepare) prepare ;;
-    run) run ;;
-    all) prepare && run ;;
+    run) run "$@" ;;
+    all) prepare && run "$@" ;;
     *) die "usage: $0 [prepare|run]" ;;
 esac
