@@ -3,7 +3,8 @@
 #   make start     a throwaway local server with the extension created; prints its URL
 #   make demo      install + start + demo SQL
 #   make test      install + the whole test suite against a real server
-#   make test-debian13  make demo + make test in a debootstrapped Debian 13 root (PostgreSQL 17)
+#   make test-debian13  make demo + make test in a debootstrapped Debian 13 root (PostgreSQL 17);
+#                       TESTS='tests/...' runs only those (test-debian12: Debian 12, PostgreSQL 15)
 #   make test-pg MAJOR=18  the other-majors subset on a PostgreSQL built from Debian's source
 #   make sql       rebuild pgml--<version>.sql and the upgrade script from sql/ (sql/README.md)
 EXTENSION   = pgml
@@ -36,7 +37,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 PG_MAJOR = $(shell $(PG_CONFIG) --version | sed -E 's/[^0-9]*([0-9]+).*/\1/')
 
 .PHONY: FORCE all system venv sql install-bootstrap install-conf demo start stop psql test bench tiny-models \
-        test-debian13 test-pg
+        test-debian12 test-debian13 test-pg
 
 ifeq ($(wildcard $(PGXS)),)
 # No server headers yet (fresh machine): install them, then run the real install.
@@ -100,10 +101,14 @@ demo: install
 test: install
 	bash scripts/run-tests.sh
 
-# Debian 13 (PostgreSQL 17, Python 3.13) from the README's commands, in a root cached in
-# /var/cache/pgml/debian13-root (built once per machine; scripts/test-debian13.sh).
+# Debian 13 (PostgreSQL 17, Python 3.13) or 12 (15, 3.11) from the README's commands, in a root
+# cached in /var/cache/pgml/<release>-root (built once per machine; scripts/test-debian-root.sh).
+TESTS ?=
 test-debian13:
-	bash scripts/test-debian13.sh
+	bash scripts/test-debian-root.sh trixie all $(TESTS)
+
+test-debian12:
+	bash scripts/test-debian-root.sh bookworm all $(TESTS)
 
 # Another major on this machine (scripts/test-pg.sh): built from Debian's source once per machine,
 # pgml installed on it, then the tests marked `majors` against it.
