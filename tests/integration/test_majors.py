@@ -69,14 +69,31 @@ def trained(server):
         yield c
 
 
-def test_train_deploy_predict_and_tune(trained):
+def test_train_with_search_deploy_predict(trained):
     features = trained.execute("SELECT ARRAY[age, sex, bmi, bp, s1, s2, s3, s4, s5, s6] FROM pgml.diabetes LIMIT 1").fetchone()[0]
     value = trained.execute("SELECT pgml.predict('majors_diabetes', %s::real[])", (features,)).fetchone()[0]
     assert math.isfinite(value) and 20 < value < 400
-    trained.execute("""SELECT * FROM pgml.tune('majors_diabetes', algorithm => 'ridge', search => 'grid',
+    trained.execute("""SELECT * FROM pgml.train('majors_diabetes', algorithm => 'ridge', search => 'grid',
                        search_params => '{"alpha": [0.1, 10]}')""")
     assert trained.execute("""SELECT count(*) FROM pgml.models m JOIN pgml.projects p ON p.id = m.project_id
-                              WHERE p.name = 'majors_diabetes'""").fetchone()[0] >= 3
+                              WHERE p.name = 'majors_diabetes' AND m.search = 'grid'""").fetchone()[0] == 1
+
+
+def test_tune_a_tiny_text_classifier(server, public_dir):
+    bert = tiny.text_classifier(public_dir / "majors-bert")
+    with server.connect() as c:
+        c.execute("DROP TABLE IF EXISTS majors_reviews")
+        c.execute("""CREATE TABLE majors_reviews AS
+                     SELECT CASE WHEN i % 2 = 0 THEN 'the cat is good' ELSE 'the dog is bad' END AS text,
+                            CASE WHEN i % 2 = 0 THEN 'positive' ELSE 'negative' END AS class
+                     FROM generate_series(1, 24) i""")
+        row = c.execute("""SELECT * FROM pgml.tune('majors_tuned', task => 'text-classification',
+                           relation_name => 'majors_reviews', y_column_name => 'class', model_name => %s,
+                           test_sampling => 'last', hyperparams => '{"training_args": {"num_train_epochs": 1,
+                           "per_device_train_batch_size": 8}}')""", (str(bert),)).fetchone()
+        assert row[0] == "majors_tuned"
+        label = c.execute("SELECT pgml.predict('majors_tuned', 'the cat is good'::text)").fetchone()[0]
+    assert label in (0.0, 1.0)  # the class index: negative 0, positive 1
 
 
 def test_prepared_predict_follows_a_deploy(trained):
