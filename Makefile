@@ -3,10 +3,13 @@
 #   make start     a throwaway local server with the extension created; prints its URL
 #   make demo      install + start + demo SQL
 #   make test      install + the whole test suite against a real server
+#   make test-debian13  make demo + make test in a debootstrapped Debian 13 root (PostgreSQL 17);
+#                       TESTS='tests/...' runs only those (test-debian12: Debian 12, PostgreSQL 15)
+#   make test-pg MAJOR=18  the other-majors subset on a PostgreSQL built from Debian's source
 #   make sql       rebuild pgml--<version>.sql and the upgrade script from sql/ (sql/README.md)
 EXTENSION   = pgml
 # The install and upgrade scripts are committed at the top level; released ones never change.
-DATA        = $(sort $(wildcard pgml--*.sql))
+DATA        = $(sort $(wildcard pgml--*.sql)) bootstrap/pgml_native.py
 DATA_built  = build/pgml_bootstrap.py
 EXTRA_CLEAN = build
 # make installcheck: pg_regress runs tests/sql/*.sql against the `make start` server on PGML_PORT
@@ -31,8 +34,10 @@ export PG_CONFIG PGML_VENV PGML_MODEL_STORE
 PLPYTHON_SITE = $(shell /usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])')
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+PG_MAJOR = $(shell $(PG_CONFIG) --version | sed -E 's/[^0-9]*([0-9]+).*/\1/')
 
-.PHONY: FORCE all system venv sql install-bootstrap install-conf demo start stop psql test bench tiny-models
+.PHONY: FORCE all system venv sql install-bootstrap install-conf demo start stop psql test bench tiny-models \
+        test-debian12 test-debian13 test-pg
 
 ifeq ($(wildcard $(PGXS)),)
 # No server headers yet (fresh machine): install them, then run the real install.
@@ -59,8 +64,9 @@ build/pgml_bootstrap.py: bootstrap/pgml_bootstrap.py FORCE
 # site-packages (1.1's shims just import it).
 install-bootstrap: build/pgml_bootstrap.py
 	@test -n "$(PLPYTHON_SITE)" || { echo "install-bootstrap: /usr/bin/python3 (PL/Python's interpreter) is missing" >&2; exit 1; }
-	install -m 644 build/pgml_bootstrap.py $(PLPYTHON_SITE)/pgml_bootstrap.py
-	/usr/bin/python3 -m py_compile $(PLPYTHON_SITE)/pgml_bootstrap.py
+	/usr/bin/python3 bootstrap/pgml_native.py $(shell $(PG_CONFIG) --includedir-server) $(PG_MAJOR)
+	install -m 644 build/pgml_bootstrap.py bootstrap/pgml_native.py $(PLPYTHON_SITE)/
+	/usr/bin/python3 -m py_compile $(PLPYTHON_SITE)/pgml_bootstrap.py $(PLPYTHON_SITE)/pgml_native.py
 
 # pgml.conf: every pgml.* setting at its default, for include_if_exists in postgresql.conf, so
 # SHOW pgml.device works before any pgml call (README "Settings"; make start includes it).
@@ -94,6 +100,21 @@ demo: install
 
 test: install
 	bash scripts/run-tests.sh
+
+# Debian 13 (PostgreSQL 17, Python 3.13) or 12 (15, 3.11) from the README's commands, in a root
+# cached in /var/cache/pgml/<release>-root (built once per machine; scripts/test-debian-root.sh).
+TESTS ?=
+test-debian13:
+	bash scripts/test-debian-root.sh trixie all $(TESTS)
+
+test-debian12:
+	bash scripts/test-debian-root.sh bookworm all $(TESTS)
+
+# Another major on this machine (scripts/test-pg.sh): built from Debian's source once per machine,
+# pgml installed on it, then the tests marked `majors` against it.
+MAJOR ?= 18
+test-pg:
+	bash scripts/test-pg.sh $(MAJOR)
 
 bench: install
 	bash scripts/run-bench.sh

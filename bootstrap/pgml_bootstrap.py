@@ -10,83 +10,21 @@ It runs no query (SPI) in parallel mode: PL/Python wraps every query in a subtra
 PostgreSQL forbids there. pgml's shims are PARALLEL RESTRICTED (1.3), so none runs in a parallel
 worker, where the pgml.* settings of the configuration files are not in force (a worker cannot
 define them) and pgml.venv could name code the server never chose: boot() refuses there. Settings
-and the caller's privileges are read from the server's own functions through ctypes; each of
-those never raises an ERROR (an ERROR thrown through Python frames would corrupt the interpreter).
+and the caller's privileges are read from the server's own functions through pgml_native (every
+ctypes binding, checked per PostgreSQL major); each of those never raises an ERROR (an ERROR
+thrown through Python frames would corrupt the interpreter).
 """
-import ctypes
 import os
 import site
 import sys
 
+import pgml_native  # every binding to the server's own functions (beside this file)
+
 INSTALLED_VENV = "@PGML_VENV@"
 INSTALLED_MODEL_STORE = "@PGML_MODEL_STORE@"
 
-_server = ctypes.CDLL(None)  # the postgres executable's exported functions
-_server.GetConfigOption.restype = ctypes.c_char_p
-_server.GetConfigOption.argtypes = [ctypes.c_char_p, ctypes.c_bool, ctypes.c_bool]
-_server.GetConfigOptionResetString.restype = ctypes.c_char_p
-_server.GetConfigOptionResetString.argtypes = [ctypes.c_char_p]
-_server.superuser.restype = ctypes.c_bool
-_server.GetUserId.restype = ctypes.c_uint32
-_server.IsInParallelMode.restype = ctypes.c_bool
-_server.GetCurrentStatementStartTimestamp.restype = ctypes.c_int64
-_server.ActiveSnapshotSet.restype = ctypes.c_bool
-_server.GetActiveSnapshot.restype = ctypes.c_void_p
-# miscadmin.h: set by the SIGINT/SIGTERM handlers (cancel, statement_timeout, terminate).
-_interrupt_pending = ctypes.c_int.in_dll(_server, "InterruptPending")
-# access/parallel.h: -1 in a leader or a plain backend, the worker's number in a parallel worker.
-_parallel_worker_number = ctypes.c_int.in_dll(_server, "ParallelWorkerNumber")
-
-
-class _Snapshot(ctypes.Structure):
-    """The leading fields of SnapshotData (utils/snapshot.h), the same in PostgreSQL 13 to 17."""
-    _fields_ = [("snapshot_type", ctypes.c_int), ("xmin", ctypes.c_uint32), ("xmax", ctypes.c_uint32),
-                ("xip", ctypes.c_void_p), ("xcnt", ctypes.c_uint32), ("subxip", ctypes.c_void_p),
-                ("subxcnt", ctypes.c_int32), ("suboverflowed", ctypes.c_bool),
-                ("takenDuringRecovery", ctypes.c_bool), ("copied", ctypes.c_bool), ("curcid", ctypes.c_uint32)]
-
-
-_SNAPSHOT_LAYOUT_KNOWN = 13 <= int(_server.GetConfigOption(b"server_version_num", True, False) or 0) // 10000 <= 17
-
-# GucContext (utils/guc.h): who may set a variable.
-PGC_SUSET, PGC_USERSET = 5, 6
-_HOOK = ctypes.c_void_p  # check/assign/show hooks: none
-_server.DefineCustomBoolVariable.argtypes = [
-    ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_bool), ctypes.c_bool,
-    ctypes.c_int, ctypes.c_int, _HOOK, _HOOK, _HOOK]
-_server.DefineCustomIntVariable.argtypes = [
-    ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int,
-    ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, _HOOK, _HOOK, _HOOK]
-_server.DefineCustomStringVariable.argtypes = [
-    ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p,
-    ctypes.c_int, ctypes.c_int, _HOOK, _HOOK, _HOOK]
-_server.MarkGUCPrefixReserved.argtypes = [ctypes.c_char_p]
-# What the server keeps pointers to: the variables' storage and the texts passed to it.
-_defined = {}
-# A string setting's check hook (utils/guc.h GucStringCheckHook): bool (char **newval,
-# void **extra, GucSource source). Refusing a value makes PostgreSQL's own ERROR 22023
-# 'invalid value for parameter "pgml.x": "..."' (a WARNING when the value came from earlier).
-_STRING_CHECK_HOOK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.POINTER(ctypes.c_char_p),
-                                      ctypes.POINTER(ctypes.c_void_p), ctypes.c_int)
-_hint = {}  # the hint text the server points at (GUC_check_errhint_string) stays alive here
-
-
-def _string_check_hook(check):
-    """A C check hook around check(value) -> None (accept) or a hint (refuse). It never raises
-    into the server: a failing check accepts the value, and use-time checks still apply."""
-    def hook(newval, extra, source):
-        try:
-            raw = newval[0]
-            hint = check("" if raw is None else raw.decode())
-            if hint is None:
-                return True
-            _hint["text"] = ctypes.create_string_buffer(str(hint).encode())
-            ctypes.c_void_p.in_dll(_server, "GUC_check_errhint_string").value = \
-                ctypes.addressof(_hint["text"])
-            return False
-        except Exception:
-            return True
-    return _STRING_CHECK_HOOK(hook)
+_server = pgml_native.server()
+_defined = set()  # settings (and the pgml prefix) this backend has declared
 
 
 # Values a newer release's pgml.conf may hold that an older pgml_py does not parse, read by that
@@ -98,7 +36,7 @@ _serving = {"version": None}  # the pgml_py version boot() imported
 
 def setting(name):
     """current_setting(name, true) without a query: None when the setting does not exist."""
-    value = _server.GetConfigOption(name.encode(), True, False)
+    value = _server.lib.GetConfigOption(name.encode(), True, False)
     if value is None:
         return None
     value = value.decode()
@@ -112,16 +50,26 @@ def reset_setting(name):
     superuser's ALTER ROLE/DATABASE SET (non-superusers cannot set placeholders that way)."""
     if setting(name) is None:  # GetConfigOptionResetString raises for unknown names
         return None
-    value = _server.GetConfigOptionResetString(name.encode())
+    value = _server.lib.GetConfigOptionResetString(name.encode())
     return None if value is None else value.decode()
 
 
 def is_superuser():
-    return bool(_server.superuser())
+    return bool(_server.lib.superuser())
 
 
 def in_parallel_mode():
-    return bool(_server.IsInParallelMode())
+    return bool(_server.lib.IsInParallelMode())
+
+
+def in_parallel_worker():
+    return _server.in_parallel_worker()
+
+
+def current_user_id():
+    """The oid of current_user (SET ROLE and SECURITY DEFINER included), without a query: what
+    pgml's per-connection caches and memos are keyed by."""
+    return _server.current_user_id()
 
 
 def in_parallel_worker():
@@ -136,24 +84,21 @@ def current_user_id():
 
 def statement_started():
     """statement_timestamp() in microseconds: set anew for each statement a client sends."""
-    return _server.GetCurrentStatementStartTimestamp()
+    return _server.lib.GetCurrentStatementStartTimestamp()
 
 
 def interrupt_pending():
     """True when a cancel, statement_timeout or terminate waits for CHECK_FOR_INTERRUPTS: lets
     pgml check between batches for the price of reading one variable."""
-    return bool(_interrupt_pending.value)
+    return _server.interrupt_pending()
 
 
 def snapshot_identity():
     """What decides which committed rows the active snapshot sees: equal values mean the same
     visible catalog (for a fixed xmax, the in-progress list only shrinks, so its length tells it;
     curcid tells this transaction's own writes apart). None when it cannot be read (no active
-    snapshot, or a server whose SnapshotData layout is not known here)."""
-    if not _SNAPSHOT_LAYOUT_KNOWN or not _server.ActiveSnapshotSet():
-        return None
-    snap = _Snapshot.from_address(_server.GetActiveSnapshot())
-    return (snap.xmin, snap.xmax, snap.xcnt, snap.subxcnt, snap.suboverflowed, snap.curcid)
+    snapshot, or a server whose SnapshotData layout is not known here: pgml_native)."""
+    return _server.snapshot_identity()
 
 
 def define_setting(name, kind, default, description, superuser_only, check=None):
@@ -165,34 +110,17 @@ def define_setting(name, kind, default, description, superuser_only, check=None)
     check (string settings): value -> None to accept, or a hint to refuse it (22023)."""
     if name in _defined:
         return
-    context = PGC_SUSET if superuser_only else PGC_USERSET
-    texts = [name.encode(), description.encode()]
-    if kind == "bool":
-        storage = ctypes.c_bool(bool(default))
-        _server.DefineCustomBoolVariable(texts[0], texts[1], None, ctypes.byref(storage), bool(default),
-                                         context, 0, None, None, None)
-    elif kind == "int":
-        storage = ctypes.c_int(int(default))
-        # an int setting whose default is 0 takes 0 (pgml.omp_num_threads: 0 = automatic)
-        _server.DefineCustomIntVariable(texts[0], texts[1], None, ctypes.byref(storage), int(default),
-                                        min(1, int(default)), 2 ** 31 - 1, context, 0, None, None, None)
-    else:
-        storage = ctypes.c_char_p(None)
-        texts.append(str(default or "").encode())
-        hook = _string_check_hook(check) if check is not None else None
-        texts.append(hook)  # kept alive: the server calls it
-        _server.DefineCustomStringVariable(texts[0], texts[1], None, ctypes.byref(storage), texts[2],
-                                           context, 0, ctypes.cast(hook, ctypes.c_void_p) if hook else None,
-                                           None, None)
-    _defined[name] = (storage, texts)
+    _server.define_setting(name, kind, default, description,
+                           pgml_native.PGC_SUSET if superuser_only else pgml_native.PGC_USERSET, check)
+    _defined.add(name)
 
 
 def reserve_prefix():
     """After every setting is defined: SET pgml.<unknown> becomes an error (a typo is not silently
     a new placeholder), and such placeholders are dropped with a WARNING."""
     if "pgml" not in _defined:
-        _defined["pgml"] = None
-        _server.MarkGUCPrefixReserved(b"pgml")
+        _defined.add("pgml")
+        _server.lib.MarkGUCPrefixReserved(b"pgml")
 
 
 def activate(venv, plpy):
@@ -239,6 +167,8 @@ def boot(GD, plpy):
                    detail="A parallel worker does not have the pgml.* settings of the server's configuration.",
                    hint="pgml's functions are PARALLEL RESTRICTED; run ALTER EXTENSION pgml UPDATE if this "
                         "database still has older ones.", sqlstate="0A000")
+    if _server.refused:  # a server major pgml_native was not checked against: say what is off
+        plpy.warning(_server.refused)
     venv = chosen_venv(plpy)
     if not activate(venv, plpy):
         plpy.error('pgml venv "%s" does not exist' % venv,

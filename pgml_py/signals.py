@@ -9,10 +9,10 @@ back. preserved() reads the C-level handlers with sigaction(2) before library co
 it, restores any that changed, and the timer too when it was changed.
 """
 import contextlib
-import ctypes
-import ctypes.util
 import signal
 import time
+
+import pgml_native  # sigaction(2) through ctypes, with the server's other bindings
 
 GUARDED = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGALRM,
            signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE, signal.SIGCHLD, signal.SIGFPE)
@@ -20,25 +20,12 @@ TIMER_SLACK = 0.05  # seconds: a timer this close to its expected value was left
 MIN_DELAY = 0.001  # seconds: "at once" for setitimer (0 would switch it off)
 
 
-class SigAction(ctypes.Structure):
-    """glibc's struct sigaction on Linux: handler, a 1024-bit mask, flags, restorer."""
-    _fields_ = [("handler", ctypes.c_void_p),
-                ("mask", ctypes.c_ulong * (1024 // (8 * ctypes.sizeof(ctypes.c_ulong)))),
-                ("flags", ctypes.c_int),
-                ("restorer", ctypes.c_void_p)]
-
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-_libc.sigaction.argtypes = [ctypes.c_int, ctypes.POINTER(SigAction), ctypes.POINTER(SigAction)]
-_libc.sigaction.restype = ctypes.c_int
-
-
 def handlers():
     """{signal: SigAction} as the kernel has them now, for every guarded signal."""
     actions = {}
     for signum in GUARDED:
-        action = SigAction()
-        if _libc.sigaction(signum, None, ctypes.byref(action)) == 0:
+        action = pgml_native.sigaction_get(signum)
+        if action is not None:
             actions[signum] = action
     return actions
 
@@ -49,7 +36,7 @@ def restore(saved):
     for signum, action in handlers().items():
         before = saved.get(signum)
         if before is not None and (action.handler, action.flags) != (before.handler, before.flags):
-            _libc.sigaction(signum, ctypes.byref(before), None)
+            pgml_native.sigaction_set(signum, before)
             changed.append(signum)
     return changed
 

@@ -57,7 +57,7 @@ done
 # pgml_py itself, as a package (pyproject.toml), built from a copy so the tree stays clean;
 # pip compiles its bytecode (the server user cannot write __pycache__).
 work=$(mktemp -d)
-cp -r pyproject.toml pgml_py "$work/"
+cp -r pyproject.toml pgml_py bootstrap/pgml_native.py "$work/"
 find "$work/pgml_py" -name __pycache__ -prune -exec rm -rf {} +
 echo "BUILD = \"$(git rev-parse --short HEAD 2>/dev/null || echo dev)\"" > "$work/pgml_py/_build.py"
 "$PGML_VENV/bin/pip" install -q --no-deps --no-build-isolation --no-index --force-reinstall \

@@ -24,6 +24,17 @@ as_owner() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# The server outlives this script: it must not inherit the script's open files, such as the lock
+# of a `flock LOCK make start` around it, which it would then hold for as long as it runs.
+without_inherited_fds() {
+    local fd
+    for fd in /proc/$BASHPID/fd/*; do
+        fd=${fd##*/}
+        case "$fd" in 0|1|2|255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+    done
+    "$@"
+}
+
 running() { as_owner "$BINDIR/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
 psql_admin() {
@@ -51,8 +62,8 @@ CONF
         if running; then as_owner "$BINDIR/pg_ctl" -D "$DATA" reload >/dev/null; fi
     fi
     if ! running; then
-        as_owner env HF_HUB_DISABLE_PROGRESS_BARS=1 "$BINDIR/pg_ctl" -D "$DATA" \
-            -l "$PGML_RUN_DIR/server.log" -w -t 30 start >/dev/null
+        (without_inherited_fds as_owner env HF_HUB_DISABLE_PROGRESS_BARS=1 "$BINDIR/pg_ctl" -D "$DATA" \
+            -l "$PGML_RUN_DIR/server.log" -w -t 30 start >/dev/null)
     fi
     if ! psql_admin -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'pgml'" | grep -q 1; then
         psql_admin -d postgres -c "CREATE DATABASE pgml"
