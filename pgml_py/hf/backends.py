@@ -61,8 +61,8 @@ def choose(requested, setting, quantize=None):
     if quantize is not None and quantize not in QUANTIZE:
         raise errors.InvalidParameter(
             'quantize must be "int8" or "bf16". Got %s instead.' % json.dumps(quantize),
-            hint='Pass "quantize": "int8" or "bf16" (faster, vectors change slightly: README "Embedding '
-                 'backends"), or leave it out.')
+            hint='Pass "quantize": "int8" or "bf16" (faster, vectors change slightly: docs/embedding.md), '
+                 'or leave it out.')
     backend = requested or (setting or "auto").strip().strip('"').strip().lower() or "auto"
     if backend == "auto" and quantize is None:  # measured per model and CPU (embed_choice)
         return "auto" if available("onnx") or available("openvino") else "torch"

@@ -169,7 +169,7 @@ def test_bad_setting_value(conn, expect_error):
     assert error.sqlstate == "22023" and "pgml.cache_max_models" in str(error)
 
 
-# ---- backends (README "Embedding backends") and threads --------------------------------------
+# ---- backends (docs/embedding.md) and threads --------------------------------------
 
 def cosines(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
