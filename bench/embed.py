@@ -260,8 +260,11 @@ def main():
                     v.ratio_to = None
                     variants.append(v)
 
-        print("model %s (%s); batch size %d; %d cores; raw torch threads %d"
-              % (args.model, path, B, os.cpu_count(), raw.threads))
+        sys.path.insert(0, str(ROOT))
+        from pgml_py.hf import embed_choice
+        cpu = embed_choice.cpu()
+        print("CPU %s (flags %s); model %s (%s); batch size %d; %d cores; raw torch threads %d"
+              % (cpu["model"], " ".join(cpu["flags"]) or "-", args.model, path, B, os.cpu_count(), raw.threads))
         for r in range(args.rounds):
             for v in variants:
                 v.once()

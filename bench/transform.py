@@ -11,6 +11,10 @@ Cases:
             Target: pgml >= 0.9x the raw pipeline's throughput.
   stream    DECLARE CURSOR FOR SELECT pgml.transform_stream(...) + FETCH 1 (time to first row) vs
             pgml.transform of the same greedy generation (time to the whole text).
+  generate  greedy text generation, --gen-tokens new tokens (default 128) for batches of 1 and 8
+            prompts: pgml.transform('{"task": "text-generation", ...}', '{"batch_size": B, ...}')
+            vs model.generate() on the same tokenized batch in this process. tokens/s = B x new
+            tokens / seconds. Target: pgml >= 0.95x.
 Models are built from configs into a model store the server can read (no hub): a BERT classifier
 of all-MiniLM-L6-v2's size with its vocabulary (random weights: the cost is real, labels are not)
 and a 4-layer GPT-2. The server is started as bench/embed.py does (see there).
@@ -60,6 +64,39 @@ def best_of(repeat, fn):
     return min(times), result
 
 
+def prompts(tokenizer, n):
+    """n different prompts of the same token length (no padding on either side)."""
+    texts = [" ".join(t.lower().rstrip(".").split()[:6]) for t in make_texts(20 * n + 20)]
+    length = len(tokenizer(texts[0])["input_ids"])
+    same = [t for t in texts if len(tokenizer(t)["input_ids"]) == length]
+    return (same * n)[:n]
+
+
+def generation_rows(conn, gen_task, batch, tokens, repeat):
+    """Greedy generation of `tokens` new tokens for `batch` prompts: model.generate() here vs
+    pgml.transform with the pipeline's batch_size, tokens/s each."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    path = str(STORE / GENERATOR)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    texts = prompts(tokenizer, batch)
+    fixed = {"max_new_tokens": tokens, "min_new_tokens": tokens, "do_sample": False, "suppress_tokens": list(range(7))}
+    inputs = tokenizer(texts, return_tensors="pt", padding=True)
+    model.generate(**inputs, **dict(fixed, max_new_tokens=4, min_new_tokens=4), pad_token_id=tokenizer.pad_token_id)
+    raw_seconds, raw_out = best_of(repeat, lambda: model.generate(**inputs, **fixed, pad_token_id=tokenizer.pad_token_id))
+    raw_text = tokenizer.batch_decode(raw_out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    call_args = json.dumps(dict(fixed, batch_size=batch))
+    query = "SELECT pgml.transform(%s::jsonb, %s::jsonb, %s::text[])"
+    conn.execute(query, (gen_task, json.dumps(dict(fixed, max_new_tokens=4, min_new_tokens=4, batch_size=batch)), texts))
+    pgml_seconds, out = best_of(repeat, lambda: conn.execute(query, (gen_task, call_args, texts)).fetchone()[0])
+    pgml_text = [o[0]["generated_text"][len(t):] for o, t in zip(out, texts)]
+    same = [a.strip() for a in raw_text] == [b.strip() for b in pgml_text]
+    n = batch * tokens
+    return [("generate b%d: model.generate" % batch, n, raw_seconds, n / raw_seconds, 1.0),
+            ("generate b%d: pgml.transform%s" % (batch, "" if same else " (TEXT DIFFERS)"), n, pgml_seconds,
+             n / pgml_seconds, raw_seconds / pgml_seconds)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--texts", type=int, default=1000)
@@ -67,6 +104,8 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tokens", type=int, default=200, help="tokens generated in the stream case")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per case; the best counts")
+    parser.add_argument("--gen-tokens", type=int, default=128, help="new tokens in the generate case")
+    parser.add_argument("--gen-batches", default="1,8", help="batch sizes of the generate case")
     parser.add_argument("--url")
     parser.add_argument("--port", default=os.environ.get("PGML_PORT", "15435"))
     args = parser.parse_args()
@@ -118,6 +157,8 @@ def main():
             ttfr = min(first_row() for _ in range(args.repeat))
             rows.append(("stream: transform, whole text", args.tokens, whole, args.tokens / whole, 1.0))
             rows.append(("stream: transform_stream, first row", 1, ttfr, None, ttfr / whole))
+            for batch in [int(b) for b in args.gen_batches.split(",") if b.strip()]:
+                rows += generation_rows(conn, gen_task, batch, args.gen_tokens, args.repeat)
     finally:
         if stop:
             stop()
@@ -127,7 +168,8 @@ def main():
     for name, n, seconds, rate, ratio in rows:
         print("%-38s %7d %9.3f %10s %7.3f" % (name, n, seconds, "%.1f" % rate if rate else "-", ratio))
     print("classify ratio = pgml/raw throughput (target >= 0.90); "
-          "stream ratio = time to first row / time to the whole text")
+          "stream ratio = time to first row / time to the whole text; "
+          "generate ratio = pgml/model.generate tokens/s (target >= 0.95)")
 
 
 if __name__ == "__main__":

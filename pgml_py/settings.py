@@ -24,6 +24,8 @@ SETTINGS = {
     "pgml.omp_num_threads": ("int", 0, "threads per call for torch, ONNX Runtime, OpenVINO and the ML libraries; "
                                        "0 = automatic (the cores no other pgml call is using)"),
     "pgml.embed_backend": ("string", "auto", "auto, torch, onnx, openvino: pgml.embed's runtime when kwargs name none"),
+    "pgml.embed_min_cosine": ("real", 0.9999, "auto picks the fastest embedding runtime whose vectors agree with "
+                                              "torch fp32 at least this cosine (0 < x <= 1)"),
     "pgml.predict_fast_path": ("bool", True, "one-row predict through XGBoost's and LightGBM's C APIs (with the "
                                              "library versions pgml was tested with); off = the estimator's predict"),
 }
@@ -51,6 +53,22 @@ def _check_embed_backend(value):
 CHECKS["pgml.embed_backend"] = _check_embed_backend
 
 
+def _check_min_cosine(value):
+    return None if _cosine(value) is not None else "pgml.embed_min_cosine is a number above 0 and at most 1, e.g. 0.9999."
+
+
+def _cosine(text):
+    """The float of a pgml.embed_min_cosine text, or None when it is not one in (0, 1]."""
+    try:
+        value = float((text or "").strip().strip('"').strip())
+    except ValueError:
+        return None
+    return value if 0 < value <= 1 else None
+
+
+CHECKS["pgml.embed_min_cosine"] = _check_min_cosine
+
+
 def definitions():
     """(name, kind, default text, description, superuser_only) of every setting, for the server."""
     rows = []
@@ -59,7 +77,9 @@ def definitions():
             default = install_defaults.get(name, "")
         elif kind == "list":
             default = ",".join(default)
-        rows.append((name, "string" if kind == "list" else kind, default, description, name in SUPERUSER_ONLY))
+        elif kind == "real":  # a string setting to the server, checked by CHECKS
+            default = repr(default)
+        rows.append((name, "string" if kind in ("list", "real") else kind, default, description, name in SUPERUSER_ONLY))
     return rows
 
 # The default model store, baked into the SQL at install time (PGML_MODEL_STORE).
@@ -84,6 +104,8 @@ def parse(name, raw):
             return True
         if lowered in ("off", "false", "no", "0", "f", "n"):
             return False
+    if kind == "real" and _cosine(text) is not None:
+        return _cosine(text)
     if kind == "int":
         try:
             value = int(text)
@@ -94,7 +116,7 @@ def parse(name, raw):
             return value
     raise errors.InvalidParameter(
         'setting %s must be %s. Got "%s" instead.'
-        % (name, {"bool": "on or off", "int": "an integer >= 1"}[kind], raw),
+        % (name, {"bool": "on or off", "int": "an integer >= 1", "real": "a number above 0 and at most 1"}[kind], raw),
         hint="SET %s TO a valid value, or RESET it." % name)
 
 
@@ -109,6 +131,7 @@ class Settings:
     huggingface_trust_remote_code_whitelist: list
     omp_num_threads: int
     embed_backend: str = "auto"
+    embed_min_cosine: float = 0.9999
     predict_fast_path: bool = True
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """make install: exports the packaged all-MiniLM-L6-v2 for pgml.embed's ONNX Runtime and OpenVINO
-backends (fp32, and int8 for "quantize") into <model store>/.pgml-exports, once per model version.
+backends (fp32, and int8 for "quantize") into <model store>/.pgml-exports, once per model version,
+and measures which runtime pgml.embed_backend = auto uses on this CPU (choice.json beside them,
+a few seconds; docs/embedding.md).
 
     <venv>/bin/python scripts/export-embed.py STORE
 """

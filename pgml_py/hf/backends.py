@@ -1,4 +1,4 @@
-"""pgml.embed's runtimes: torch, ONNX Runtime, OpenVINO (README "Embedding backends").
+"""pgml.embed's runtimes: torch, ONNX Runtime, OpenVINO (docs/embedding.md).
 
 sentence-transformers' own backend="onnx"/"openvino" needs optimum-onnx / optimum-intel, which
 cannot be installed beside transformers 5.23 (they pin transformers < 4.58 and < 5.6). So pgml
@@ -27,10 +27,8 @@ from .. import errors, threads, workdirs
 
 BACKENDS = ("torch", "onnx", "openvino")
 QUANTIZE = ("int8", "bf16")
-# Measured (README "Embedding backends"): the fastest whose vectors match torch's. ONNX Runtime
-# beat OpenVINO in every interleaved bench/embed.py run on Zen 4 (1.65x vs 1.37x, 1.26x vs 1.17x
-# plain torch) and tied with it on Zen 3 (1.04x both; plain process 1.18x vs 1.15x).
-AUTO_ORDER = ("onnx", "openvino", "torch")
+# For "quantize" without a backend: the runtimes that run it, in this order. Without "quantize",
+# auto is measured per model and CPU (embed_choice).
 FORMAT = 1  # bump when the export changes, so old files are not reused
 INSTALL_DIR = ".pgml-exports"
 OPSET = 17
@@ -63,11 +61,13 @@ def choose(requested, setting, quantize=None):
     if quantize is not None and quantize not in QUANTIZE:
         raise errors.InvalidParameter(
             'quantize must be "int8" or "bf16". Got %s instead.' % json.dumps(quantize),
-            hint='Pass "quantize": "int8" or "bf16" (faster, vectors change slightly: README "Embedding '
-                 'backends"), or leave it out.')
-    backend = requested or (setting or "auto").strip().lower() or "auto"
+            hint='Pass "quantize": "int8" or "bf16" (faster, vectors change slightly: docs/embedding.md), '
+                 'or leave it out.')
+    backend = requested or (setting or "auto").strip().strip('"').strip().lower() or "auto"
+    if backend == "auto" and quantize is None:  # measured per model and CPU (embed_choice)
+        return "auto" if available("onnx") or available("openvino") else "torch"
     if backend == "auto":
-        order = {"int8": ("onnx", "openvino"), "bf16": ("openvino",)}.get(quantize, AUTO_ORDER)
+        order = {"int8": ("onnx", "openvino"), "bf16": ("openvino",)}[quantize]
         backend = next((b for b in order if available(b)), "torch")
     if quantize == "bf16" and backend != "openvino":
         raise errors.InvalidParameter('quantize "bf16" needs backend "openvino"',
@@ -330,52 +330,153 @@ def cosine_min(a, b):
     return float(((a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)).min())
 
 
+def runner(file, backend, quantize):
+    """The runner of an exported file: ONNX Runtime, or OpenVINO in f32 (bf16 when asked)."""
+    if backend == "onnx":
+        return OnnxRunner(file)
+    return OpenVinoRunner(file, "bf16" if quantize == "bf16" else "f32")
+
+
+def failure(e):
+    from .embed_choice import failure as one_line
+    return one_line(e)
+
+
+def transformer_model(encoder):
+    """The Hugging Face model under the encoder's first module, or None."""
+    return encoder[0].model if len(encoder) and hasattr(encoder[0], "model") else None
+
+
 def install(encoder, name, path, backend, quantize, device_name, settings, notice):
-    """Puts `backend` under the loaded sentence-transformers model (in place); returns the
-    backend it runs on (torch when the model cannot be exported, with a NOTICE)."""
-    hf = encoder[0].model if len(encoder) and hasattr(encoder[0], "model") else None
-    setting = settings.omp_num_threads
+    """Puts `backend` under the loaded sentence-transformers model (in place); "auto" is the
+    measured choice (embed_choice). Returns the backend it runs on (torch when the model cannot
+    be exported, with a NOTICE)."""
+    reason = exportable(encoder, device_name) if backend != "torch" else None
+    if backend == "auto" and reason is None:
+        backend, quantize = auto_choice(encoder, name, path, settings, notice)
     if backend != "torch":
-        reason = exportable(encoder, device_name)
+        reason = reason or use_runtime(encoder, name, path, backend, quantize, settings, notice)
         if reason is None:
-            try:
-                with threads.busy().hold():
-                    threads.set_torch_threads(threads.for_call(setting))
-                    reference = encoder.encode(PROBE, show_progress_bar=False)
-                    file = ensure(encoder, name, path, backend, quantize, settings.model_store, notice)
-                    runner = OnnxRunner(file) if backend == "onnx" else \
-                        OpenVinoRunner(file, "bf16" if quantize == "bf16" else "f32")
-                    original = hf.forward
-                    hf.forward = runtime_forward(runner, setting)
-                    cosine = cosine_min(encoder.encode(PROBE, show_progress_bar=False), reference)
-                    if quantize is None and cosine < MIN_COSINE:
-                        hf.forward = original
-                        reason = "its %s vectors differ from torch's (cosine %.6f)" % (backend, cosine)
-                    else:
-                        if quantize == "bf16" and runner.computed_in != "bf16":
-                            notice('pgml.embed: this CPU has no bf16 instructions, so "quantize": "bf16" computes '
-                                   'in %s (the vectors and speed of "backend": "openvino")' % runner.computed_in)
-                        encoder.pgml_backend = (backend, quantize, file)
-                        return backend
-            except errors.PgmlError:
-                raise
-            except Exception as e:
-                text = str(e).strip()
-                reason = "the export failed (%s: %s)" % (type(e).__name__, text.splitlines()[0][:200] if text else "")
-        notice('pgml.embed: model "%s" runs on torch instead of %s: %s' % (name, backend, reason))
+            return backend
+        notice('pgml.embed: model "%s" runs on torch instead of %s: %s'
+               % (name, "an exported runtime" if backend == "auto" else backend, reason))
+    hf = transformer_model(encoder)
     if hf is not None:
-        hf.forward = thread_forward(hf.forward, setting)
+        hf.forward = thread_forward(hf.forward, settings.omp_num_threads)
     encoder.pgml_backend = ("torch", None, None)
     return "torch"
 
 
-def export_for_install(name, path, store, notice=print):
-    """make install: every variant of a packaged model under <store>/.pgml-exports, so a
-    server's first pgml.embed loads files instead of exporting."""
+def use_runtime(encoder, name, path, backend, quantize, settings, notice):
+    """Runs the transformer on the exported (backend, quantize) file, made now if missing, once
+    its vectors match torch's on PROBE (fp32); returns None, or why it stays on torch."""
+    hf = transformer_model(encoder)
+    setting = settings.omp_num_threads
+    try:
+        with threads.busy().hold():
+            threads.set_torch_threads(threads.for_call(setting))
+            reference = encoder.encode(PROBE, show_progress_bar=False)
+            file = ensure(encoder, name, path, backend, quantize, settings.model_store, notice)
+            run = runner(file, backend, quantize)
+            original = hf.forward
+            hf.forward = runtime_forward(run, setting)
+            cosine = cosine_min(encoder.encode(PROBE, show_progress_bar=False), reference)
+    except errors.PgmlError:
+        raise
+    except Exception as e:
+        return "the export failed (%s)" % failure(e)
+    if quantize is None and cosine < MIN_COSINE:
+        hf.forward = original
+        return "its %s vectors differ from torch's (cosine %.6f)" % (backend, cosine)
+    if quantize == "bf16" and run.computed_in != "bf16":
+        notice('pgml.embed: this CPU has no bf16 instructions, so "quantize": "bf16" computes '
+               'in %s (the vectors and speed of "backend": "openvino")' % run.computed_in)
+    encoder.pgml_backend = (backend, quantize, file)
+    return None
+
+
+# ---- auto: the measured choice (embed_choice) -------------------------------------------
+
+def choice_dirs(name, path, store):
+    """Where a model's choice.json may be: beside make install's exports, then the server's."""
+    key = model_key(name, path)
+    dirs = [os.path.join(store, INSTALL_DIR, key)] if store else []
+    return dirs + [os.path.join(runtime_root(), key)]
+
+
+def auto_choice(encoder, name, path, settings, notice):
+    """(backend, quantize) for pgml.embed_backend auto: from the stored measurement made on
+    this CPU, else measured now (once per model and CPU: a second connection waits, then reads)."""
+    from . import embed_choice
+    cpu_info = embed_choice.cpu()
+    record = embed_choice.read(choice_dirs(name, path, settings.model_store), cpu_info)
+    if record is None:
+        root = runtime_root()
+        key = model_key(name, path)
+        with export_lock(root, key + ".choice"):
+            record = embed_choice.read(choice_dirs(name, path, settings.model_store), cpu_info)
+            if record is None:
+                notice('pgml.embed: measuring the runtimes for "%s" on this CPU (once; later loads reuse it)' % name)
+                record = measure(encoder, name, path, settings.model_store, notice, settings.omp_num_threads, root)
+                embed_choice.write(os.path.join(root, key), record)
+                notice("pgml.embed: " + "\n".join(embed_choice.summary(record, settings.embed_min_cosine)))
+    backend, quantize, reason = embed_choice.decide(record, settings.embed_min_cosine)
+    encoder.pgml_choice = {"backend": backend, "quantize": quantize, "reason": reason, "path": record["path"]}
+    return backend, quantize
+
+
+def measure(encoder, name, path, store, notice, setting, root):
+    """embed_choice.measure with this module's runtimes; exports what is missing under root."""
+    from . import embed_choice
+    hf = transformer_model(encoder)
+
+    def runtime(backend, quantize):
+        file = ensure(encoder, name, path, backend, quantize, store, notice, root=root)
+        return runtime_forward(runner(file, backend, quantize), setting)
+    return embed_choice.measure(encoder, name, thread_forward(hf.forward, setting), runtime, setting, available)
+
+
+def choices(store, min_cosine):
+    """Every stored measurement (make install's and this server's): (model, chosen, reason,
+    candidates as JSON, CPU model, whether it is this CPU's, measured_at, file), for
+    pgml.embed_choices()."""
+    from . import embed_choice
+    this_cpu = embed_choice.cpu()
+    roots = ([os.path.join(store, INSTALL_DIR)] if store else []) + [runtime_root()]
+    rows = []
+    for root in roots:
+        for key in sorted(os.listdir(root)) if os.path.isdir(root) else ():
+            record = _any_record(os.path.join(root, key, embed_choice.FILE))
+            if record is None:
+                continue
+            backend, quantize, reason = embed_choice.decide(record, min_cosine)
+            rows.append((record["model"], embed_choice.label(backend, quantize), reason,
+                         json.dumps(record["candidates"]), record["cpu"]["model"], record["cpu"] == this_cpu,
+                         record["measured_at"], os.path.join(root, key, embed_choice.FILE)))
+    return rows
+
+
+def _any_record(file):
+    from . import embed_choice
+    try:
+        with open(file) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("format") == embed_choice.FORMAT else None
+
+
+def export_for_install(name, path, store, notice=print, min_cosine=MIN_COSINE):
+    """make install: every variant of a packaged model under <store>/.pgml-exports, and the
+    measured choice for auto on this CPU (choice.json), so a server's first pgml.embed loads
+    files instead of exporting and measuring."""
+    from . import embed_choice
     root = os.path.join(store, INSTALL_DIR)
     variants = [v for v in (("onnx", None), ("openvino", None), ("onnx", "int8")) if available(v[0])]
     key = model_key(name, path)
-    if all(os.path.isfile(os.path.join(root, key, FILES[v])) for v in variants):
+    cpu_info = embed_choice.cpu()
+    if all(os.path.isfile(os.path.join(root, key, FILES[v])) for v in variants) \
+            and embed_choice.read([os.path.join(root, key)], cpu_info) is not None:
         notice("%s: up to date in %s" % (name, os.path.join(root, key)))
         return
     from sentence_transformers import SentenceTransformer
@@ -384,8 +485,11 @@ def export_for_install(name, path, store, notice=print):
     original = encoder[0].model.forward
     for backend, quantize in variants:
         file = ensure(encoder, name, path, backend, quantize, store, notice, root=root)
-        runner = OnnxRunner(file) if backend == "onnx" else OpenVinoRunner(file)
-        encoder[0].model.forward = runtime_forward(runner, 0)
+        encoder[0].model.forward = runtime_forward(runner(file, backend, quantize), 0)
         notice("  %s%s: cosine to torch %.7f" % (backend, " int8" if quantize else "",
                                                  cosine_min(encoder.encode(PROBE, show_progress_bar=False), reference)))
         encoder[0].model.forward = original
+    record = measure(encoder, name, path, store, notice, 0, root)
+    embed_choice.write(os.path.join(root, key), record)
+    for line in embed_choice.summary(record, min_cosine):
+        notice(line)

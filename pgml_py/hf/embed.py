@@ -70,7 +70,7 @@ def cached_model(kind, class_name, model, constructor, use_cache, settings, db):
     constructor = dict(hub.without_remote_code(constructor), trust_remote_code=trust)
     device_name = device.choose(constructor.pop("device", None), settings.device)
     runtime = None
-    if kind == "embed":  # rank's CrossEncoder stays on torch (README "Embedding backends")
+    if kind == "embed":  # rank's CrossEncoder stays on torch (docs/embedding.md)
         from . import backends
         quantize, requested = constructor.pop("quantize", None), constructor.pop("backend", None)
         runtime = (backends.choose(requested, settings.embed_backend, quantize), quantize)

@@ -36,8 +36,8 @@ def stream(task, args, text_input=None, chat_inputs=None, settings=None, check_f
 
     task = transform.parse_task(task, settings)
     name = transform.normalize_task_name(task["task"])
-    if chat_inputs is not None and not transform.is_chat(name):
-        transform.prepare_inputs(name, None, chat_inputs)  # raises the §13 message
+    if chat_inputs is not None and not transform.takes_chat(name):
+        transform.prepare_inputs(name, None, chat_inputs)  # raises: chat inputs need a chat task
     if not (transform.is_chat(name) or name == "text-generation"):
         raise errors.InvalidParameter(
             'transform_stream streams text generation, not "%s"' % name,

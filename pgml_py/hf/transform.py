@@ -130,6 +130,12 @@ def is_chat(task_name):
     return task_name in CHAT_TASKS
 
 
+def takes_chat(task_name):
+    """Whether chat messages (JSONB[] inputs) are valid: conversational, and text-generation,
+    whose Hugging Face pipeline renders them with the model's chat template."""
+    return is_chat(task_name) or task_name == "text-generation"
+
+
 def torch_dtype(name):
     """A dtype name ("float16", "torch.bfloat16", "auto") as from_pretrained expects it."""
     if not isinstance(name, str) or name == "auto":
@@ -322,11 +328,11 @@ def prepare_inputs(task_name, inputs, chat_inputs, byte_inputs=None):
         from . import media
         return media.decode(task_name, list(byte_inputs))
     if chat_inputs is not None:
-        if not is_chat(task_name):
+        if not takes_chat(task_name):
             raise errors.InvalidParameter(
-                "inputs for transform should only be used with a conversational task",
-                detail='The task is "%s".' % task_name,
-                hint='Pass TEXT[] inputs, or use {"task": "conversational", "model": ...}.')
+                "inputs for transform should only be used with a conversational or text-generation task",
+                detail='The task is "%s"; JSONB inputs are chat messages.' % task_name,
+                hint='Pass TEXT[] inputs, or use {"task": "text-generation", "model": ...} with a chat model.')
         messages = [json.loads(m) if isinstance(m, str) else m for m in chat_inputs]
         if not messages or not all(isinstance(m, dict) and "role" in m and "content" in m for m in messages):
             raise errors.InvalidParameter(
@@ -382,10 +388,12 @@ def run(task, args, inputs=None, chat_inputs=None, settings=None, check_for_inte
     if name == "text-classification":
         args.setdefault("truncation", True)  # long texts are cut to the model's length
     try:
-        if is_chat(name):
+        if chat_inputs is not None:  # one chat, rendered with the model's (or the call's) template
             with chat_template(pipe, args.pop("chat_template", None)):
                 output = pipe(prepared[0], **args)
-            return to_json([reply(output)])
+            # conversational: ["reply"]; text-generation: the pipeline's own output, as
+            # Hugging Face's text-generation pipeline gives it for messages (PostgresML passes it on)
+            return to_json([reply(output)] if is_chat(name) else output)
         output = pipe(prepared, **args)
     except (TypeError, ValueError) as e:
         raise errors.InvalidParameter("the %s pipeline rejected args: %s" % (name, e),

@@ -1,5 +1,8 @@
 """pgml.embed against the real server: values equal to sentence-transformers', order, kwargs,
 the per-connection cache, the model store and the errors of bad input."""
+import json
+from pathlib import Path
+
 import numpy as np
 import psycopg
 import pytest
@@ -166,7 +169,7 @@ def test_bad_setting_value(conn, expect_error):
     assert error.sqlstate == "22023" and "pgml.cache_max_models" in str(error)
 
 
-# ---- backends (README "Embedding backends") and threads --------------------------------------
+# ---- backends (docs/embedding.md) and threads --------------------------------------
 
 def cosines(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
@@ -263,6 +266,81 @@ def test_model_that_cannot_be_exported_falls_back_to_torch(server, public_dir):
     np.testing.assert_allclose(np.array(rows), expected, atol=1e-5)
     fallback = [n for n in notices if "runs on torch instead of openvino" in n]
     assert len(fallback) == 1 and "StaticEmbedding" in fallback[0], notices
+
+
+RUNTIME = """CREATE OR REPLACE FUNCTION pg_temp.embed_runtime() RETURNS TEXT AS $$
+from pgml_py import cache
+entry = next(e for e in cache.models.entries() if e.kind == "embed")
+return " ".join(filter(None, entry.value.pgml_backend[:2]))
+$$ LANGUAGE plpython3u"""
+
+
+def stored_choice(c, model, store=None):
+    """The measured choice.json of `model` as the server sees it, and what auto decides from it."""
+    from pgml_py.hf import backends, embed_choice
+    store = store or c.execute("SELECT current_setting('pgml.model_store')").fetchone()[0]
+    data = c.execute("SHOW data_directory").fetchone()[0]
+    key = backends.model_key(model, str(Path(store) / model))
+    record = embed_choice.read([str(Path(store) / backends.INSTALL_DIR / key),
+                                str(Path(data) / "pgml_exports" / key)], embed_choice.cpu())
+    return record, record and embed_choice.label(*embed_choice.decide(record, 0.9999)[:2])
+
+
+def test_auto_uses_the_choice_measured_at_install(server, minilm):
+    """make install measured MiniLM on this CPU: a new connection at the defaults measures
+    nothing, runs what the stored measurement says is fastest within cosine 0.9999, and gives
+    torch's vectors within that cosine."""
+    with server.connect() as c:
+        notices = notices_of(c)
+        rows = [r[0] for r in c.execute("SELECT pgml.embed(%s, %s::text[])", (MINILM, TEXTS))]
+        c.execute(RUNTIME)
+        runtime = c.execute("SELECT pg_temp.embed_runtime()").fetchone()[0]
+        record, chosen = stored_choice(c, MINILM)
+    assert record is not None and ".pgml-exports" in record["path"], record
+    assert runtime == chosen, (runtime, record)
+    assert not [n for n in notices if "measuring" in n or "exported" in n], notices
+    assert cosines(rows, minilm.encode(TEXTS)).min() >= 0.9999
+
+
+def test_auto_measures_a_new_model_once_per_cpu(server, public_dir):
+    """A model make install did not measure: the first connection measures (NOTICE with each
+    candidate's texts/s and cosine) and stores choice.json; the next one reuses it; a file
+    measured on another CPU is measured again."""
+    store = public_dir / "choice-store"
+    bert_encoder(store / "tiny-org" / "tiny-choice", seed=5)
+    store.chmod(0o755)
+    said = []
+    for tamper in (False, False, True):
+        with server.connect() as c:
+            notices = notices_of(c)
+            c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
+            c.execute("SELECT pgml.embed('tiny-org/tiny-choice', %s::text[])", (TEXTS,)).fetchall()
+            c.execute(RUNTIME)
+            runtime = c.execute("SELECT pg_temp.embed_runtime()").fetchone()[0]
+            record, chosen = stored_choice(c, "tiny-org/tiny-choice", store)
+            said.append([n for n in notices if "measuring" in n or "chose" in n])
+            assert runtime == chosen and "pgml_exports" in record["path"]
+            if tamper:
+                break
+            if said[-1] == []:  # the second connection: make the file another CPU's
+                text = Path(record["path"]).read_text()
+                Path(record["path"]).write_text(text.replace(json.dumps(record["cpu"]["model"]), '"Another CPU"'))
+    assert len(said[0]) == 2 and "torch" in said[0][1] and "texts/s" in said[0][1], said
+    assert said[1] == [] and len(said[2]) == 2, said
+    labels = {embed_choice_label(r) for r in record["candidates"]}
+    assert {"torch", "onnx", "openvino"} <= labels, record
+
+
+def embed_choice_label(row):
+    return row["backend"] + (" " + row["quantize"] if row["quantize"] else "")
+
+
+def test_min_cosine_setting_is_checked(conn, expect_error):
+    conn.execute("SELECT pgml.version()")
+    e = expect_error(conn, "SET pgml.embed_min_cosine = '1.5'")
+    assert e.sqlstate == "22023" and e.diag.message_hint
+    conn.execute("SET pgml.embed_min_cosine = 0.999")
+    assert conn.execute("SHOW pgml.embed_min_cosine").fetchone()[0] == "0.999"
 
 
 @pytest.mark.parametrize("kwargs,names", [('{"backend": "tensorrt"}', "backend"), ('{"backend": 1}', "backend"),

@@ -214,6 +214,26 @@ def test_chat(tconn):
     assert "<|" not in out[0] and "be brief" not in out[0]  # special tokens stripped, prompt not repeated
 
 
+def test_chat_messages_with_text_generation(tconn):
+    """JSONB[] messages with "text-generation": the model's chat template applied as Hugging
+    Face's text-generation pipeline does, its output passed on (the messages and the reply);
+    the reply is the conversational task's, and transform_stream streams the same text."""
+    messages = [json.dumps({"role": "system", "content": "be brief"}), json.dumps({"role": "user", "content": "hello"})]
+    sql = "SELECT pgml.transform(%s::jsonb, %s::jsonb, %s::jsonb[])"
+    out = tconn.execute(sql, (json.dumps({"task": "text-generation", "model": "t/gpt2"}), json.dumps(CHAT_ARGS),
+                              messages)).fetchone()[0]
+    generated = out[0]["generated_text"]
+    assert [m["role"] for m in generated] == ["system", "user", "assistant"], out
+    assert generated[:2] == [json.loads(m) for m in messages]
+    conversational = tconn.execute(sql, (json.dumps({"task": "conversational", "model": "t/gpt2"}),
+                                         json.dumps(CHAT_ARGS), messages)).fetchone()[0]
+    assert generated[2]["content"] == conversational[0] and conversational[0].strip()
+    streamed = [r[0][0] for r in tconn.execute(
+        "SELECT pgml.transform_stream(%s::jsonb, %s::jsonb, %s::jsonb[])",
+        (json.dumps({"task": "text-generation", "model": "t/gpt2"}), json.dumps(CHAT_ARGS), messages))]
+    assert "".join(streamed).strip() == conversational[0].strip()
+
+
 def stream_rows(conn, task, args, prompt):
     return [r[0] for r in conn.execute("SELECT pgml.transform_stream(%s::jsonb, %s::jsonb, %s::text)",
                                        (json.dumps(task), json.dumps(args), prompt))]
@@ -301,7 +321,7 @@ def test_pg_cancel_backend_stops_generation(server, store, streaming):
      None, "42704", "t/missing"),
     ("SELECT pgml.transform('{\"task\": \"text-classification\", \"model\": \"t/cls\"}'::jsonb, "
      "inputs => ARRAY['{\"role\": \"user\", \"content\": \"hi\"}'::jsonb])", None, "22023",
-     "inputs for transform should only be used with a conversational task"),
+     "inputs for transform should only be used with a conversational or text-generation task"),
     ("SELECT pgml.transform('{\"task\": \"text-classification\", \"model\": \"t/cls\"}'::jsonb, inputs => ARRAY[]::text[])",
      None, "22023", "inputs must not be empty"),
     ("SELECT pgml.transform('{\"task\": \"question-answering\", \"model\": \"t/cls\"}'::jsonb, inputs => ARRAY['not json'])",
