@@ -370,9 +370,9 @@ $do$;
 -- which only its owner can use; a WARNING names each for the DBA to inspect and drop.
 DO $do$
 DECLARE
-    o RECORD;
+    obj RECORD;
 BEGIN
-    FOR o IN
+    FOR obj IN
         SELECT 'ROUTINE' AS kind, p.oid::pg_catalog.regprocedure::pg_catalog.text AS name
         FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) 'pgml'::pg_catalog.regnamespace
           AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) p.proowner)
@@ -403,8 +403,8 @@ BEGIN
             RAISE EXCEPTION 'schema pgml_quarantine exists and belongs to a role that is not a superuser'
                 USING HINT = 'Rename or drop it, then run ALTER EXTENSION pgml UPDATE again.';
         END IF;
-        EXECUTE pg_catalog.format('ALTER %s %s SET SCHEMA pgml_quarantine', o.kind, o.name);
-        RAISE WARNING 'pgml 1.3: % % was made in schema pgml by a role other than the extension''s owner; moved to pgml_quarantine', pg_catalog.lower(o.kind), o.name
+        EXECUTE pg_catalog.format('ALTER %s %s SET SCHEMA pgml_quarantine', obj.kind, obj.name);
+        RAISE WARNING 'pgml 1.3: % % was made in schema pgml by a role other than the extension''s owner; moved to pgml_quarantine', pg_catalog.lower(obj.kind), obj.name
             USING HINT = 'Inspect it and drop it: no role but the extension''s owner creates objects in schema pgml.';
     END LOOP;
 END

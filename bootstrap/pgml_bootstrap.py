@@ -72,16 +72,6 @@ def current_user_id():
     return _server.current_user_id()
 
 
-def in_parallel_worker():
-    return _parallel_worker_number.value >= 0
-
-
-def current_user_id():
-    """The oid of current_user (SET ROLE and SECURITY DEFINER included), without a query: what
-    pgml's per-connection caches and memos are keyed by."""
-    return int(_server.GetUserId())
-
-
 def statement_started():
     """statement_timestamp() in microseconds: set anew for each statement a client sends."""
     return _server.lib.GetCurrentStatementStartTimestamp()
