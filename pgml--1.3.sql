@@ -580,7 +580,7 @@ CREATE FUNCTION pgml.grant_usage(
 BEGIN
     PERFORM pgml._require_superuser('grant pgml');
     INSERT INTO pgml.grantees ("role", official_sdk) VALUES (grant_usage."role", grant_usage.official_sdk)
-        ON CONFLICT ("role") DO UPDATE SET official_sdk = EXCLUDED.official_sdk;
+        ON CONFLICT ON CONSTRAINT grantees_pkey DO UPDATE SET official_sdk = EXCLUDED.official_sdk;
     PERFORM pgml._apply_grants(grant_usage."role", grant_usage.official_sdk);
     IF admin THEN
         INSERT INTO pgml.administrators ("role") VALUES (grant_usage."role") ON CONFLICT DO NOTHING;
