@@ -753,7 +753,7 @@ $do$;
 CREATE OR REPLACE FUNCTION pgml.version() RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].version()
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.python_version() RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
@@ -775,7 +775,7 @@ $$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 CREATE OR REPLACE FUNCTION pgml.validate_python_dependencies() RETURNS BOOLEAN AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].validate_python_dependencies()
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- PostgresML checks its Rust shared library here; this build has none.
 CREATE OR REPLACE FUNCTION pgml.validate_shared_library() RETURNS VOID AS $$
@@ -821,13 +821,13 @@ CREATE OR REPLACE FUNCTION pgml._embed_text(transformer TEXT, "text" TEXT, kwarg
 RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].embed(transformer=transformer, text=text, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml._embed_batch_text(transformer TEXT, inputs TEXT[], kwargs JSONB)
 RETURNS SETOF TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].embed_batch(transformer=transformer, inputs=inputs, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.embed(
     transformer TEXT,          -- model: hub name (looked up in pgml.model_store first) or path
@@ -835,7 +835,7 @@ CREATE OR REPLACE FUNCTION pgml.embed(
     kwargs JSONB DEFAULT '{}'  -- constructor keys (device, revision, ...) and encode() keys
 ) RETURNS REAL[] AS $$
 SELECT pgml._embed_text(transformer, "text", kwargs)::REAL[]
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.embed(
     transformer TEXT,          -- model: hub name (looked up in pgml.model_store first) or path
@@ -843,7 +843,7 @@ CREATE OR REPLACE FUNCTION pgml.embed(
     kwargs JSONB DEFAULT '{}'  -- constructor keys (device, revision, ...) and encode() keys
 ) RETURNS SETOF REAL[] AS $$
 SELECT e::REAL[] FROM pgml._embed_batch_text(transformer, inputs, kwargs) AS e
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/25-chunk.sql
 ------------------------------------------------------------------------------------------
@@ -856,7 +856,7 @@ CREATE OR REPLACE FUNCTION pgml.chunk(
 ) RETURNS TABLE (chunk_index BIGINT, chunk TEXT) AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].chunk(splitter=splitter, text=text, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/30-vectors.sql
 ------------------------------------------------------------------------------------------
@@ -871,7 +871,7 @@ DECLARE
 CREATE OR REPLACE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].%4$s
-$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp$shim$;
+$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp$shim$;
 BEGIN
 FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION'] LOOP
     -- add(vector, addend) ... with a scalar or an array of the same length
@@ -902,7 +902,7 @@ FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION'] LOOP
         EXECUTE pg_catalog.format(shim, '_' OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) '_step', pg_catalog.format('state %s[], value %s[]', t, t), t OPERATOR(pg_catalog.||) '[]',
                        pg_catalog.format('vector_aggregate(%L, state, value)', f.kind));
         EXECUTE pg_catalog.format('CREATE OR REPLACE AGGREGATE pgml.%I(%s[]) (SFUNC = pgml.%I, STYPE = %s[], '
-                       'COMBINEFUNC = pgml.%I, INITCOND = ''{}'', PARALLEL = SAFE)',
+                       'COMBINEFUNC = pgml.%I, INITCOND = ''{}'', PARALLEL = UNSAFE)',
                        f.kind, t, '_' OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) '_step', t, '_' OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) '_step');
     END LOOP;
 END LOOP;
@@ -923,7 +923,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform(
     task TEXT,                                -- a task name, or a task object as JSON text
@@ -934,7 +934,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform(
     task JSONB,                               -- {"task": "conversational", "model": ...}
@@ -945,7 +945,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform(
     task TEXT,                                -- "conversational", or a task object as JSON text
@@ -956,7 +956,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- (+) BYTEA[] inputs: audio (WAV, FLAC, OGG ...) and image (PNG, JPEG ...) files for the audio
 -- and vision pipelines. Calls that resolved before resolve the same way (api.md §4).
@@ -969,7 +969,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_bytes(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform(
     task TEXT,                                -- a task name, or a task object as JSON text
@@ -980,7 +980,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_bytes(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task JSONB,                               -- {"task": "text-generation", "model": ...}
@@ -991,7 +991,7 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_stream(task=task, args=args[1], input=input, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task TEXT,                                -- a task name, or a task object as JSON text
@@ -1002,7 +1002,7 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_stream(task=task, args=args[1], input=input, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task JSONB,                               -- {"task": "conversational", "model": ...}
@@ -1013,7 +1013,7 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_stream_chat(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task TEXT,                                -- "conversational", or a task object as JSON text
@@ -1024,7 +1024,7 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_stream_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/40-rank.sql
 ------------------------------------------------------------------------------------------
@@ -1038,14 +1038,14 @@ CREATE OR REPLACE FUNCTION pgml.rank(
 ) RETURNS TABLE (corpus_id BIGINT, score DOUBLE PRECISION, "text" TEXT) AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].rank(transformer=transformer, query=query, documents=documents, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.clear_gpu_cache(
     memory_usage REAL DEFAULT NULL  -- clear only when GPU memory use is at least this fraction
 ) RETURNS BOOLEAN AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].clear_gpu_cache(memory_usage=memory_usage)
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/45-metrics.sql
 ------------------------------------------------------------------------------------------
@@ -1057,7 +1057,7 @@ CREATE OR REPLACE FUNCTION pgml.sklearn_f1_score(
 ) RETURNS REAL AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].sklearn_f1_score(ground_truth=ground_truth, y_hat=y_hat)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.sklearn_r2_score(
     ground_truth REAL[], -- the true values
@@ -1065,7 +1065,7 @@ CREATE OR REPLACE FUNCTION pgml.sklearn_r2_score(
 ) RETURNS REAL AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].sklearn_r2_score(ground_truth=ground_truth, y_hat=y_hat)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.sklearn_regression_metrics(
     ground_truth REAL[], -- the true values
@@ -1073,7 +1073,7 @@ CREATE OR REPLACE FUNCTION pgml.sklearn_regression_metrics(
 ) RETURNS JSONB AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].sklearn_regression_metrics(ground_truth=ground_truth, y_hat=y_hat)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.sklearn_classification_metrics(
     ground_truth REAL[], -- the true labels
@@ -1082,7 +1082,7 @@ CREATE OR REPLACE FUNCTION pgml.sklearn_classification_metrics(
 ) RETURNS JSONB AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].sklearn_classification_metrics(ground_truth=ground_truth, y_hat=y_hat, num_classes=num_classes)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/50-datasets.sql
 ------------------------------------------------------------------------------------------
 -- load_dataset (api.md §11): a builtin toy dataset (breast_cancer, diabetes, digits, iris,

@@ -1012,7 +1012,7 @@ $do$;
 CREATE FUNCTION pgml.version() RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].version()
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.python_version() RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
@@ -1034,7 +1034,7 @@ $$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION pgml.validate_python_dependencies() RETURNS BOOLEAN AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].validate_python_dependencies()
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- PostgresML checks its Rust shared library here; this build has none.
 CREATE FUNCTION pgml.validate_shared_library() RETURNS VOID AS $$
@@ -1080,13 +1080,13 @@ CREATE FUNCTION pgml._embed_text(transformer TEXT, "text" TEXT, kwargs JSONB)
 RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].embed(transformer=transformer, text=text, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml._embed_batch_text(transformer TEXT, inputs TEXT[], kwargs JSONB)
 RETURNS SETOF TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].embed_batch(transformer=transformer, inputs=inputs, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.embed(
     transformer TEXT,          -- model: hub name (looked up in pgml.model_store first) or path
@@ -1094,7 +1094,7 @@ CREATE FUNCTION pgml.embed(
     kwargs JSONB DEFAULT '{}'  -- constructor keys (device, revision, ...) and encode() keys
 ) RETURNS REAL[] AS $$
 SELECT pgml._embed_text(transformer, "text", kwargs)::REAL[]
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.embed(
     transformer TEXT,          -- model: hub name (looked up in pgml.model_store first) or path
@@ -1102,7 +1102,7 @@ CREATE FUNCTION pgml.embed(
     kwargs JSONB DEFAULT '{}'  -- constructor keys (device, revision, ...) and encode() keys
 ) RETURNS SETOF REAL[] AS $$
 SELECT e::REAL[] FROM pgml._embed_batch_text(transformer, inputs, kwargs) AS e
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/25-chunk.sql
 ------------------------------------------------------------------------------------------
@@ -1115,7 +1115,7 @@ CREATE FUNCTION pgml.chunk(
 ) RETURNS TABLE (chunk_index BIGINT, chunk TEXT) AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].chunk(splitter=splitter, text=text, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/30-vectors.sql
 ------------------------------------------------------------------------------------------
@@ -1130,7 +1130,7 @@ DECLARE
 CREATE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].%4$s
-$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp$shim$;
+$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp$shim$;
 BEGIN
 FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION'] LOOP
     -- add(vector, addend) ... with a scalar or an array of the same length
@@ -1161,7 +1161,7 @@ FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION'] LOOP
         EXECUTE pg_catalog.format(shim, '_' OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) '_step', pg_catalog.format('state %s[], value %s[]', t, t), t OPERATOR(pg_catalog.||) '[]',
                        pg_catalog.format('vector_aggregate(%L, state, value)', f.kind));
         EXECUTE pg_catalog.format('CREATE AGGREGATE pgml.%I(%s[]) (SFUNC = pgml.%I, STYPE = %s[], '
-                       'COMBINEFUNC = pgml.%I, INITCOND = ''{}'', PARALLEL = SAFE)',
+                       'COMBINEFUNC = pgml.%I, INITCOND = ''{}'', PARALLEL = UNSAFE)',
                        f.kind, t, '_' OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) '_step', t, '_' OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) '_step');
     END LOOP;
 END LOOP;
@@ -1182,7 +1182,7 @@ CREATE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.transform(
     task TEXT,                                -- a task name, or a task object as JSON text
@@ -1193,7 +1193,7 @@ CREATE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.transform(
     task JSONB,                               -- {"task": "conversational", "model": ...}
@@ -1204,7 +1204,7 @@ CREATE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.transform(
     task TEXT,                                -- "conversational", or a task object as JSON text
@@ -1215,7 +1215,7 @@ CREATE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- (+) BYTEA[] inputs: audio (WAV, FLAC, OGG ...) and image (PNG, JPEG ...) files for the audio
 -- and vision pipelines. Calls that resolved before resolve the same way (api.md §4).
@@ -1228,7 +1228,7 @@ CREATE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_bytes(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.transform(
     task TEXT,                                -- a task name, or a task object as JSON text
@@ -1239,7 +1239,7 @@ CREATE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_bytes(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.transform_stream(
     task JSONB,                               -- {"task": "text-generation", "model": ...}
@@ -1250,7 +1250,7 @@ CREATE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_stream(task=task, args=args[1], input=input, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.transform_stream(
     task TEXT,                                -- a task name, or a task object as JSON text
@@ -1261,7 +1261,7 @@ CREATE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_stream(task=task, args=args[1], input=input, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.transform_stream(
     task JSONB,                               -- {"task": "conversational", "model": ...}
@@ -1272,7 +1272,7 @@ CREATE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_stream_chat(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.transform_stream(
     task TEXT,                                -- "conversational", or a task object as JSON text
@@ -1283,7 +1283,7 @@ CREATE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].transform_stream_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/40-rank.sql
 ------------------------------------------------------------------------------------------
@@ -1297,14 +1297,14 @@ CREATE FUNCTION pgml.rank(
 ) RETURNS TABLE (corpus_id BIGINT, score DOUBLE PRECISION, "text" TEXT) AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].rank(transformer=transformer, query=query, documents=documents, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.clear_gpu_cache(
     memory_usage REAL DEFAULT NULL  -- clear only when GPU memory use is at least this fraction
 ) RETURNS BOOLEAN AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].clear_gpu_cache(memory_usage=memory_usage)
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/45-metrics.sql
 ------------------------------------------------------------------------------------------
@@ -1316,7 +1316,7 @@ CREATE FUNCTION pgml.sklearn_f1_score(
 ) RETURNS REAL AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].sklearn_f1_score(ground_truth=ground_truth, y_hat=y_hat)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.sklearn_r2_score(
     ground_truth REAL[], -- the true values
@@ -1324,7 +1324,7 @@ CREATE FUNCTION pgml.sklearn_r2_score(
 ) RETURNS REAL AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].sklearn_r2_score(ground_truth=ground_truth, y_hat=y_hat)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.sklearn_regression_metrics(
     ground_truth REAL[], -- the true values
@@ -1332,7 +1332,7 @@ CREATE FUNCTION pgml.sklearn_regression_metrics(
 ) RETURNS JSONB AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].sklearn_regression_metrics(ground_truth=ground_truth, y_hat=y_hat)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION pgml.sklearn_classification_metrics(
     ground_truth REAL[], -- the true labels
@@ -1341,7 +1341,7 @@ CREATE FUNCTION pgml.sklearn_classification_metrics(
 ) RETURNS JSONB AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].sklearn_classification_metrics(ground_truth=ground_truth, y_hat=y_hat, num_classes=num_classes)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/50-datasets.sql
 ------------------------------------------------------------------------------------------
 -- load_dataset (api.md §11): a builtin toy dataset (breast_cancer, diabetes, digits, iris,

@@ -6,10 +6,11 @@ that directory to sys.path (make install fills in the @...@ paths). It serves th
 installed extension version (a 1.0 database runs 1.0's pgml_py until ALTER EXTENSION pgml
 UPDATE): keep the functions below that older pgml_py versions call.
 
-It runs no query (SPI) in parallel mode: PL/Python wraps every query in a subtransaction, which
-PostgreSQL forbids there. pgml's shims are PARALLEL RESTRICTED (1.3), so none runs in a parallel
-worker, where the pgml.* settings of the configuration files are not in force (a worker cannot
-define them) and pgml.venv could name code the server never chose: boot() refuses there. Settings
+It never starts in parallel mode: there PostgreSQL refuses to apply the pgml.* settings of the
+configuration files when pgml defines them ("cannot be set during a parallel operation"), so the
+whitelist would be empty and pgml.venv could name code the server never chose. pgml's shims are
+PARALLEL UNSAFE (1.3), so a query that calls one never enters parallel mode; boot() refuses
+anything else. Settings
 and the caller's privileges are read from the server's own functions through pgml_native (every
 ctypes binding, checked per PostgreSQL major); each of those never raises an ERROR (an ERROR
 thrown through Python frames would corrupt the interpreter).
@@ -60,10 +61,6 @@ def is_superuser():
 
 def in_parallel_mode():
     return bool(_server.lib.IsInParallelMode())
-
-
-def in_parallel_worker():
-    return _server.in_parallel_worker()
 
 
 def current_user_id():
@@ -152,11 +149,13 @@ def chosen_venv(plpy):
 
 
 def boot(GD, plpy):
-    if in_parallel_worker():
-        plpy.error("pgml does not run in parallel workers",
-                   detail="A parallel worker does not have the pgml.* settings of the server's configuration.",
-                   hint="pgml's functions are PARALLEL RESTRICTED; run ALTER EXTENSION pgml UPDATE if this "
-                        "database still has older ones.", sqlstate="0A000")
+    if in_parallel_mode():
+        plpy.error("pgml cannot start inside a parallel query",
+                   detail="In parallel mode PostgreSQL does not apply the pgml.* settings of the server's "
+                          "configuration, and a parallel worker never has them.",
+                   hint="pgml's own functions are PARALLEL UNSAFE: run ALTER EXTENSION pgml UPDATE if this "
+                        "database has older ones, and do not wrap them in PARALLEL SAFE functions.",
+                   sqlstate="0A000")
     if _server.refused:  # a server major pgml_native was not checked against: say what is off
         plpy.warning(_server.refused)
     venv = chosen_venv(plpy)
@@ -170,14 +169,13 @@ def boot(GD, plpy):
     except ImportError as e:
         plpy.error('pgml_py cannot be imported from venv "%s"' % venv, detail=str(e),
                    hint="Run make install in the pgml source tree to install it.", sqlstate="58P01")
-    if not in_parallel_mode():  # a parallel worker cannot query; its leader checks
-        rows = plpy.execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgml'")
-        installed = rows[0]["extversion"] if rows else None
-        if installed != pgml_py.EXTENSION_VERSION:
-            plpy.error("pgml_py %s does not match the installed extension %s"
-                       % (pgml_py.EXTENSION_VERSION, installed),
-                       hint="Run ALTER EXTENSION pgml UPDATE, or make install for the matching version.",
-                       sqlstate="55000")
+    rows = plpy.execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgml'")
+    installed = rows[0]["extversion"] if rows else None
+    if installed != pgml_py.EXTENSION_VERSION:
+        plpy.error("pgml_py %s does not match the installed extension %s"
+                   % (pgml_py.EXTENSION_VERSION, installed),
+                   hint="Run ALTER EXTENSION pgml UPDATE, or make install for the matching version.",
+                   sqlstate="55000")
     _serving["version"] = pgml_py.EXTENSION_VERSION
     pgml_py.api.startup(model_store_default=INSTALLED_MODEL_STORE)
     GD["pgml_api"] = pgml_py.api

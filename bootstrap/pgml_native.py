@@ -70,7 +70,6 @@ EXPECTED = {
     ],
     "miscadmin.h#superuser": ["extern bool superuser(void);"],
     "miscadmin.h#GetUserId": ["extern Oid GetUserId(void);"],
-    "access/parallel.h": ["extern PGDLLIMPORT int ParallelWorkerNumber;"],
     "access/xact.h": ["extern TimestampTz GetCurrentStatementStartTimestamp(void);",
                       "extern bool IsInParallelMode(void);"],
     "utils/snapmgr.h": ["extern Snapshot GetActiveSnapshot(void);", "extern bool ActiveSnapshotSet(void);"],
@@ -80,7 +79,7 @@ CALLED = ("GetConfigOption", "GetConfigOptionResetString", "superuser", "GetUser
           "GetCurrentStatementStartTimestamp", "ActiveSnapshotSet", "GetActiveSnapshot",
           "DefineCustomBoolVariable", "DefineCustomIntVariable", "DefineCustomStringVariable",
           "MarkGUCPrefixReserved", "GUC_check_errhint_string")
-READ = ("InterruptPending", "ParallelWorkerNumber")
+READ = ("InterruptPending",)
 
 
 def _normalized(text):
@@ -177,15 +176,6 @@ class Server:
     def current_user_id(self):
         """current_user's oid (miscadmin.h GetUserId: a plain function, no layout read)."""
         return int(self.lib.GetUserId())
-
-    def in_parallel_worker(self):
-        """True in a parallel worker (access/parallel.h: ParallelWorkerNumber is -1 elsewhere).
-        A server without that variable counts as one whenever it is in parallel mode: refusing
-        is the safe side there."""
-        try:
-            return ctypes.c_int.in_dll(self.lib, "ParallelWorkerNumber").value >= 0
-        except ValueError:
-            return bool(self.lib.IsInParallelMode())
 
     def snapshot_identity(self):
         """The active snapshot's (xmin, xmax, xcnt, subxcnt, suboverflowed, curcid), or None

@@ -4,7 +4,7 @@
 CREATE OR REPLACE FUNCTION pgml.version() RETURNS TEXT AS $$
 @BOOT@
 return GD["pgml_api"].version()
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.python_version() RETURNS TEXT AS $$
 @BOOT@
@@ -26,7 +26,7 @@ $$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 CREATE OR REPLACE FUNCTION pgml.validate_python_dependencies() RETURNS BOOLEAN AS $$
 @BOOT@
 return GD["pgml_api"].validate_python_dependencies()
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- PostgresML checks its Rust shared library here; this build has none.
 CREATE OR REPLACE FUNCTION pgml.validate_shared_library() RETURNS VOID AS $$

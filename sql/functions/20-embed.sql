@@ -7,13 +7,13 @@ CREATE OR REPLACE FUNCTION pgml._embed_text(transformer TEXT, "text" TEXT, kwarg
 RETURNS TEXT AS $$
 @BOOT@
 return GD["pgml_api"].embed(transformer=transformer, text=text, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml._embed_batch_text(transformer TEXT, inputs TEXT[], kwargs JSONB)
 RETURNS SETOF TEXT AS $$
 @BOOT@
 return GD["pgml_api"].embed_batch(transformer=transformer, inputs=inputs, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.embed(
     transformer TEXT,          -- model: hub name (looked up in pgml.model_store first) or path
@@ -21,7 +21,7 @@ CREATE OR REPLACE FUNCTION pgml.embed(
     kwargs JSONB DEFAULT '{}'  -- constructor keys (device, revision, ...) and encode() keys
 ) RETURNS REAL[] AS $$
 SELECT pgml._embed_text(transformer, "text", kwargs)::REAL[]
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.embed(
     transformer TEXT,          -- model: hub name (looked up in pgml.model_store first) or path
@@ -29,5 +29,5 @@ CREATE OR REPLACE FUNCTION pgml.embed(
     kwargs JSONB DEFAULT '{}'  -- constructor keys (device, revision, ...) and encode() keys
 ) RETURNS SETOF REAL[] AS $$
 SELECT e::REAL[] FROM pgml._embed_batch_text(transformer, inputs, kwargs) AS e
-$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 

@@ -8,5 +8,5 @@ CREATE OR REPLACE FUNCTION pgml.chunk(
 ) RETURNS TABLE (chunk_index BIGINT, chunk TEXT) AS $$
 @BOOT@
 return GD["pgml_api"].chunk(splitter=splitter, text=text, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 

@@ -10,7 +10,7 @@ DECLARE
 CREATE OR REPLACE FUNCTION pgml.%1$I(%2$s) RETURNS %3$s AS $py$
 @BOOT@
 return GD["pgml_api"].%4$s
-$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp$shim$;
+$py$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp$shim$;
 BEGIN
 FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION'] LOOP
     -- add(vector, addend) ... with a scalar or an array of the same length
@@ -41,7 +41,7 @@ FOREACH t IN ARRAY ARRAY['REAL', 'DOUBLE PRECISION'] LOOP
         EXECUTE pg_catalog.format(shim, '_' OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) '_step', pg_catalog.format('state %s[], value %s[]', t, t), t OPERATOR(pg_catalog.||) '[]',
                        pg_catalog.format('vector_aggregate(%L, state, value)', f.kind));
         EXECUTE pg_catalog.format('CREATE OR REPLACE AGGREGATE pgml.%I(%s[]) (SFUNC = pgml.%I, STYPE = %s[], '
-                       'COMBINEFUNC = pgml.%I, INITCOND = ''{}'', PARALLEL = SAFE)',
+                       'COMBINEFUNC = pgml.%I, INITCOND = ''{}'', PARALLEL = UNSAFE)',
                        f.kind, t, '_' OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) '_step', t, '_' OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) '_step');
     END LOOP;
 END LOOP;

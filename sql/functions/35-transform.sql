@@ -11,7 +11,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 @BOOT@
 return GD["pgml_api"].transform(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform(
     task TEXT,                                -- a task name, or a task object as JSON text
@@ -22,7 +22,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 @BOOT@
 return GD["pgml_api"].transform(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform(
     task JSONB,                               -- {"task": "conversational", "model": ...}
@@ -33,7 +33,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 @BOOT@
 return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform(
     task TEXT,                                -- "conversational", or a task object as JSON text
@@ -44,7 +44,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 @BOOT@
 return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- (+) BYTEA[] inputs: audio (WAV, FLAC, OGG ...) and image (PNG, JPEG ...) files for the audio
 -- and vision pipelines. Calls that resolved before resolve the same way (api.md §4).
@@ -57,7 +57,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 @BOOT@
 return GD["pgml_api"].transform_bytes(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform(
     task TEXT,                                -- a task name, or a task object as JSON text
@@ -68,7 +68,7 @@ CREATE OR REPLACE FUNCTION pgml.transform(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 @BOOT@
 return GD["pgml_api"].transform_bytes(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task JSONB,                               -- {"task": "text-generation", "model": ...}
@@ -79,7 +79,7 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 @BOOT@
 return GD["pgml_api"].transform_stream(task=task, args=args[1], input=input, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task TEXT,                                -- a task name, or a task object as JSON text
@@ -90,7 +90,7 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 @BOOT@
 return GD["pgml_api"].transform_stream(task=task, args=args[1], input=input, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task JSONB,                               -- {"task": "conversational", "model": ...}
@@ -101,7 +101,7 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 @BOOT@
 return GD["pgml_api"].transform_stream_chat(task=task, args=args[1], inputs=inputs, task_is_json=True)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.transform_stream(
     task TEXT,                                -- "conversational", or a task object as JSON text
@@ -112,5 +112,5 @@ CREATE OR REPLACE FUNCTION pgml.transform_stream(
 # PL/Python binds the list of all arguments to "args": the "args" parameter is args[1].
 @BOOT@
 return GD["pgml_api"].transform_stream_chat(task=task, args=args[1], inputs=inputs, task_is_json=False)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 

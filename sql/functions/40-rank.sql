@@ -9,12 +9,12 @@ CREATE OR REPLACE FUNCTION pgml.rank(
 ) RETURNS TABLE (corpus_id BIGINT, score DOUBLE PRECISION, "text" TEXT) AS $$
 @BOOT@
 return GD["pgml_api"].rank(transformer=transformer, query=query, documents=documents, kwargs=kwargs)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.clear_gpu_cache(
     memory_usage REAL DEFAULT NULL  -- clear only when GPU memory use is at least this fraction
 ) RETURNS BOOLEAN AS $$
 @BOOT@
 return GD["pgml_api"].clear_gpu_cache(memory_usage=memory_usage)
-$$ LANGUAGE plpython3u IMMUTABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 

@@ -7,7 +7,7 @@ CREATE OR REPLACE FUNCTION pgml.sklearn_f1_score(
 ) RETURNS REAL AS $$
 @BOOT@
 return GD["pgml_api"].sklearn_f1_score(ground_truth=ground_truth, y_hat=y_hat)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.sklearn_r2_score(
     ground_truth REAL[], -- the true values
@@ -15,7 +15,7 @@ CREATE OR REPLACE FUNCTION pgml.sklearn_r2_score(
 ) RETURNS REAL AS $$
 @BOOT@
 return GD["pgml_api"].sklearn_r2_score(ground_truth=ground_truth, y_hat=y_hat)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.sklearn_regression_metrics(
     ground_truth REAL[], -- the true values
@@ -23,7 +23,7 @@ CREATE OR REPLACE FUNCTION pgml.sklearn_regression_metrics(
 ) RETURNS JSONB AS $$
 @BOOT@
 return GD["pgml_api"].sklearn_regression_metrics(ground_truth=ground_truth, y_hat=y_hat)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 CREATE OR REPLACE FUNCTION pgml.sklearn_classification_metrics(
     ground_truth REAL[], -- the true labels
@@ -32,4 +32,4 @@ CREATE OR REPLACE FUNCTION pgml.sklearn_classification_metrics(
 ) RETURNS JSONB AS $$
 @BOOT@
 return GD["pgml_api"].sklearn_classification_metrics(ground_truth=ground_truth, y_hat=y_hat, num_classes=num_classes)
-$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp;
+$$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;

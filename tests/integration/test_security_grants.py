@@ -2,6 +2,7 @@
 nothing but pgml.grant_usage, the real server. Each test is one attack that succeeded on pgml 1.2
 (a granted role ran code as a superuser, crashed the server or reached another role's rows) and
 checks that it fails now, with the legitimate use beside it still working."""
+import time
 import uuid
 
 import psycopg
@@ -227,26 +228,41 @@ def test_cached_models_are_the_current_roles_own(roles, trained):
         assert e.sqlstate != "XX000" and "does not exist" in str(e), e
 
 
-def test_parallel_workers_never_run_pgml(database, roles):
-    """Attack 7: in a parallel worker the pgml.* settings of the configuration were dropped (a
-    model outside pgml.huggingface_whitelist ran). pgml's functions are PARALLEL RESTRICTED: the
-    leader runs them, with the server's settings."""
+def test_parallel_queries_never_start_pgml(database, roles):
+    """Attack 7: in parallel mode (a worker, or the leader of a parallel plan: force_parallel_mode)
+    PostgreSQL would not apply the pgml.* settings of the configuration when pgml defines them, and
+    a model outside pgml.huggingface_whitelist ran. pgml's functions are PARALLEL UNSAFE: a query
+    that calls one never enters parallel mode, and pgml defines its settings with the server's."""
     with database.connect() as c:
-        unsafe = c.execute("""SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-                              WHERE p.pronamespace = 'pgml'::regnamespace AND l.lanname = 'plpython3u'
-                                AND p.proparallel = 's'""").fetchall()
-        assert unsafe == []
+        # only the row-level security predicates (plain SQL on the catalog) are parallel safe
+        labelled = c.execute("""SELECT p.oid::regprocedure::text FROM pg_proc p
+                                WHERE p.pronamespace = 'pgml'::regnamespace AND p.proparallel <> 'u' ORDER BY 1""").fetchall()
+        assert labelled == [("pgml.is_own_embedding_project(bigint)",), ("pgml.may_manage(regrole)",),
+                            ("pgml.may_manage_all()",)]
         c.execute("ALTER SYSTEM SET pgml.huggingface_whitelist = 'grt/only-this-one'")
         c.execute("SELECT pg_reload_conf()")
+    for _ in range(100):  # the postmaster reads the file asynchronously: until new backends have it
+        with database.connect() as c:
+            if c.execute("SELECT current_setting('pgml.huggingface_whitelist', true)").fetchone()[0] == "grt/only-this-one":
+                break
+        time.sleep(0.05)
     try:
         with roles["app"].connect() as c:
             c.execute("SET parallel_setup_cost = 0")
             c.execute("SET parallel_tuple_cost = 0")
             c.execute("SET %s = on" % ("debug_parallel_query" if c.info.server_version >= 160000
                                        else "force_parallel_mode"))
-            e = sql_error(c, "SELECT pgml.embed('sentence-transformers/all-MiniLM-L6-v2', t) "
+            e = sql_error(c, "SELECT count(pgml.embed('sentence-transformers/all-MiniLM-L6-v2', t)) "
                              "FROM (VALUES ('a'), ('b')) v(t)")
             assert e.sqlstate == "42501" and "whitelist" in str(e), e
+            # pgml wrapped in a function labelled PARALLEL SAFE starts in parallel mode: it refuses
+            c.execute("CREATE FUNCTION public.grt_wrapped(t TEXT) RETURNS INT LANGUAGE sql PARALLEL SAFE "
+                      "AS $$ SELECT array_length(pgml.embed('sentence-transformers/all-MiniLM-L6-v2', t), 1) $$")
+        with roles["app"].connect() as c:
+            c.execute("SET %s = on" % ("debug_parallel_query" if c.info.server_version >= 160000
+                                       else "force_parallel_mode"))
+            e = sql_error(c, "SELECT public.grt_wrapped(t) FROM (VALUES ('a'), ('b')) v(t)")
+            assert e.sqlstate == "0A000" and "parallel" in str(e), e
     finally:
         with database.connect() as c:
             c.execute("ALTER SYSTEM RESET pgml.huggingface_whitelist")
