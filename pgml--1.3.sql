@@ -519,9 +519,9 @@ CREATE FUNCTION pgml._manages(
     "role" REGROLE, -- the acting role
     owner REGROLE   -- the owner of the row
 ) RETURNS BOOLEAN AS $$
-SELECT pg_catalog.pg_has_role("role"::pg_catalog.oid, owner::pg_catalog.oid, 'MEMBER')
+SELECT pg_catalog.pg_has_role(_manages."role"::pg_catalog.oid, _manages.owner::pg_catalog.oid, 'MEMBER')
     OR EXISTS (SELECT 1 FROM pgml.administrators a
-               WHERE pg_catalog.pg_has_role("role"::pg_catalog.oid, a."role"::pg_catalog.oid, 'MEMBER'))
+               WHERE pg_catalog.pg_has_role(_manages."role"::pg_catalog.oid, a."role"::pg_catalog.oid, 'MEMBER'))
 $$ LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION pgml._manages(REGROLE, REGROLE) FROM PUBLIC;
 
@@ -843,7 +843,7 @@ BEGIN
     EXECUTE pg_catalog.format('DROP TABLE IF EXISTS pgml.%I CASCADE', name);
     EXECUTE pg_catalog.format('CREATE TABLE pgml.%I (%s)', name,
         (SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', c, t::pg_catalog.regtype), ', ' ORDER BY n)
-         FROM pg_catalog.unnest(columns, types) WITH ORDINALITY AS u(c, t, n)));
+         FROM ROWS FROM (pg_catalog.unnest(columns), pg_catalog.unnest(types)) WITH ORDINALITY AS u(c, t, n)));
     EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON pgml.%I TO %s', name, caller);
     INSERT INTO pgml.datasets (name, owner) VALUES (name, caller)
         ON CONFLICT ON CONSTRAINT datasets_pkey DO UPDATE SET owner = EXCLUDED.owner, loaded_at = pg_catalog.now();

@@ -72,9 +72,9 @@ def insert_query(table, columns):
             values.append("(SELECT pg_catalog.array_agg($%d[%s + 1 : %s + %d] ORDER BY r) "
                           "FROM pg_catalog.generate_series(0, %d) AS r)" % (i, start, start, cols, rows - 1))
     # Every function named with its schema: load_dataset runs with the caller's search_path.
-    query = "INSERT INTO %s (%s) SELECT %s FROM pg_catalog.unnest(%s) WITH ORDINALITY AS u(%s, n)" % (
+    query = "INSERT INTO %s (%s) SELECT %s FROM ROWS FROM (%s) WITH ORDINALITY AS u(%s, n)" % (
         table, ", ".join(quote_ident(c.name) for c in columns), ", ".join(values),
-        ", ".join(unnested), ", ".join(aliases))
+        ", ".join("pg_catalog.unnest(%s)" % p for p in unnested), ", ".join(aliases))
     return query, [c.type + "[]" for c in columns]
 
 

@@ -10,9 +10,9 @@ CREATE OR REPLACE FUNCTION pgml._manages(
     "role" REGROLE, -- the acting role
     owner REGROLE   -- the owner of the row
 ) RETURNS BOOLEAN AS $$
-SELECT pg_catalog.pg_has_role("role"::pg_catalog.oid, owner::pg_catalog.oid, 'MEMBER')
+SELECT pg_catalog.pg_has_role(_manages."role"::pg_catalog.oid, _manages.owner::pg_catalog.oid, 'MEMBER')
     OR EXISTS (SELECT 1 FROM pgml.administrators a
-               WHERE pg_catalog.pg_has_role("role"::pg_catalog.oid, a."role"::pg_catalog.oid, 'MEMBER'))
+               WHERE pg_catalog.pg_has_role(_manages."role"::pg_catalog.oid, a."role"::pg_catalog.oid, 'MEMBER'))
 $$ LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION pgml._manages(REGROLE, REGROLE) FROM PUBLIC;
 

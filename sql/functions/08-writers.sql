@@ -230,7 +230,7 @@ BEGIN
     EXECUTE pg_catalog.format('DROP TABLE IF EXISTS pgml.%I CASCADE', name);
     EXECUTE pg_catalog.format('CREATE TABLE pgml.%I (%s)', name,
         (SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', c, t::pg_catalog.regtype), ', ' ORDER BY n)
-         FROM pg_catalog.unnest(columns, types) WITH ORDINALITY AS u(c, t, n)));
+         FROM ROWS FROM (pg_catalog.unnest(columns), pg_catalog.unnest(types)) WITH ORDINALITY AS u(c, t, n)));
     EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON pgml.%I TO %s', name, caller);
     INSERT INTO pgml.datasets (name, owner) VALUES (name, caller)
         ON CONFLICT ON CONSTRAINT datasets_pkey DO UPDATE SET owner = EXCLUDED.owner, loaded_at = pg_catalog.now();
