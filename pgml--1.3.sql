@@ -287,7 +287,8 @@ SELECT pg_catalog.pg_extension_config_dump('pgml.grantees', '');
 -- roles move to the new model. Their direct writes and CREATE privileges are taken back here;
 -- sql/functions/07-security.sql then grants what 1.3 gives (pgml._apply_grants). CREATE on the
 -- database is taken back too: a role that runs PostgresML's own SDK needs
--- pgml.grant_usage(role, official_sdk => true) again (a NOTICE names the roles).
+-- pgml.grant_usage(role, official_sdk => true) again (a WARNING names the roles: extension
+-- scripts run with client_min_messages = warning).
 INSERT INTO pgml.grantees (role)
 SELECT DISTINCT a.grantee::pg_catalog.regrole
 FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
@@ -308,7 +309,7 @@ BEGIN
         EXECUTE pg_catalog.format('REVOKE ALL ON SEQUENCE pgml.snapshots_id_seq, pgml.deployments_id_seq, '
                                   'pgml.files_id_seq, pgml.logs_id_seq FROM %s', grantee);
         EXECUTE pg_catalog.format('REVOKE CREATE ON DATABASE %I FROM %s', pg_catalog.current_database(), grantee);
-        RAISE NOTICE 'pgml 1.3: role % now writes the catalog through pgml''s functions only and no longer has CREATE on the database or on schema pgml', grantee
+        RAISE WARNING 'pgml 1.3: role % now writes the catalog through pgml''s functions only and no longer has CREATE on the database or on schema pgml', grantee
             USING HINT = pg_catalog.format('If it runs PostgresML''s own client SDK, run SELECT pgml.grant_usage(%L, official_sdk => true).', grantee::pg_catalog.text);
     END LOOP;
 END

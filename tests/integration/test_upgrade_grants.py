@@ -82,7 +82,8 @@ def test_the_update_reaches_the_current_version_and_says_what_moved(updated):
     assert updated["version"] == pgml_py.EXTENSION_VERSION
     said = "\n".join(updated["notices"])
     assert "role %s now writes the catalog through pgml's functions only" % updated["role"] in said, said
-    assert "function pgml.embed(text,character varying,jsonb)" in said and "pgml_quarantine" in said, said
+    assert "routine embed(text,character varying,jsonb) was made in schema pgml" in said, said
+    assert "moved to pgml_quarantine" in said, said
 
 
 def test_the_role_keeps_read_access_and_loses_direct_writes(updated):
