@@ -1,4 +1,4 @@
-"""pgml.transform_stream: rows of generated text as the model produces them (api.md §5).
+"""pgml.transform_stream: rows of generated text as the model produces them.
 
 generate() runs in a background thread feeding a TextIteratorStreamer; this thread yields
 each chunk as a row. Only this thread talks to PostgreSQL: while it waits for the next chunk
@@ -37,7 +37,7 @@ def stream(task, args, text_input=None, chat_inputs=None, settings=None, check_f
     task = transform.parse_task(task, settings)
     name = transform.normalize_task_name(task["task"])
     if chat_inputs is not None and not transform.is_chat(name):
-        transform.prepare_inputs(name, None, chat_inputs)  # raises the §13 message
+        transform.prepare_inputs(name, None, chat_inputs)  # raises PostgresML's message
     if not (transform.is_chat(name) or name == "text-generation"):
         raise errors.InvalidParameter(
             'transform_stream streams text generation, not "%s"' % name,

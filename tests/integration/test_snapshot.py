@@ -1,4 +1,4 @@
-"""pgml_py.ml.snapshot (api.md §2, §7.3, §7.6, §7.7) inside the real server: a temporary
+"""pgml_py.ml.snapshot inside the real server: a temporary
 PL/Python function per connection calls create() and load() through api.entry, so errors
 surface with their SQLSTATE and hint. Covers relation resolution (public, search_path, other
 schemas, views, names that must be quoted), sampling and split sizes, encoding, the
@@ -537,7 +537,7 @@ def test_chunked_reads_match_the_single_read(db, aligned):
     db.execute('DROP TABLE pgml."snapshot_%d"' % out["id"])
 
 
-# ---- pgml.snapshot (api.md §3) ---------------------------------------------------------------
+# ---- pgml.snapshot ---------------------------------------------------------------
 
 def catalog(conn):
     return conn.execute("SELECT (SELECT count(*) FROM pgml.snapshots), (SELECT count(*) FROM pg_catalog.pg_tables "

@@ -1,4 +1,4 @@
-"""pgml.tune / pgml.generate (api.md §10) on real tiny models built from configs: a BERT
+"""pgml.tune / pgml.generate on real tiny models built from configs: a BERT
 classifier, a GPT-2 with a chat template, a T5. Training must really learn (loss goes down,
 a learnable table reaches high accuracy), and the tuned model is used from SQL afterwards."""
 import json
