@@ -294,7 +294,7 @@ def xgboost_version():
     return xgboost.__version__
 
 
-# ---- sklearn metrics (api.md §3) ---------------------------------------------------------
+# ---- sklearn metrics ---------------------------------------------------------
 
 @entry
 def sklearn_f1_score(ground_truth, y_hat):
@@ -320,7 +320,7 @@ def sklearn_classification_metrics(ground_truth, y_hat, num_classes):
     return json.dumps(metrics.classification_metrics(ground_truth, y_hat, num_classes))
 
 
-# ---- datasets (api.md §11) ---------------------------------------------------------------
+# ---- datasets ---------------------------------------------------------------
 
 @entry
 def catalog_caller(operation):
@@ -360,7 +360,7 @@ def load_dataset(source, subset, limit, kwargs):
                          offline=current_settings().huggingface_offline)
 
 
-# ---- deploy (api.md §9) ------------------------------------------------------------------
+# ---- deploy ------------------------------------------------------------------
 
 @entry
 def deploy_model(model_id):
@@ -374,7 +374,7 @@ def deploy(project_name, strategy, algorithm):
     return core.deploy_project(db, project_name, strategy, algorithm)
 
 
-# ---- train / predict (api.md §7, §9) ------------------------------------------------------
+# ---- train / predict ------------------------------------------------------
 
 @entry
 def train(project_name, task, relation_name, y_column_name, algorithm, hyperparams, search, search_params,
@@ -472,7 +472,7 @@ def predict_row(project_name, model_id, row):
     return core.predict_row(db, model, model_id, row)
 
 
-# ---- tune / generate (api.md §10) --------------------------------------------------------
+# ---- tune / generate --------------------------------------------------------
 
 @entry
 def tune(project_name, task, relation_name, y_column_name, model_name, hyperparams, test_size, test_sampling,

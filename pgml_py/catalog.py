@@ -1,5 +1,5 @@
 """The catalog's rows: every read and write of pgml.projects, snapshots, models, files,
-deployments and logs (api.md §2) by train, tune, deploy and predict, so the SQL for each table
+deployments and logs by train, tune, deploy and predict, so the SQL for each table
 is in one place. (A materialized snapshot's own table, pgml.snapshot_<id>, is ml/snapshot.py's.)
 
 Everything runs in the caller's transaction through db.execute's prepared plans; row-level

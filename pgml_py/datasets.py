@@ -1,4 +1,4 @@
-"""pgml.load_dataset (api.md §11): the six toy datasets bundled with scikit-learn (no
+"""pgml.load_dataset: the six toy datasets bundled with scikit-learn (no
 network), or anything Hugging Face's `datasets` library can load, into a table in schema pgml.
 
 Every row is in memory or on local disk before the table is touched. The table is then
@@ -43,7 +43,7 @@ BUILTINS = {
 
 _NUMPY_TYPES = {"FLOAT4": "float32", "INT4": "int32", "SMALLINT": "int16", "BOOLEAN": "bool"}
 
-# Hugging Face Value dtypes (api.md §11); ClassLabel is int64, nested values are JSON.
+# Hugging Face Value dtypes; ClassLabel is int64, nested values are JSON.
 HF_TYPES = {"string": "TEXT", "large_string": "TEXT", "int64": "INT8", "int32": "INT4",
             "int16": "INT2", "int8": "INT2", "float64": "FLOAT8", "float32": "FLOAT4",
             "float16": "FLOAT4", "bool": "BOOLEAN"}

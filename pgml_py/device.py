@@ -22,7 +22,7 @@ def cuda_device_count():
 
 def choose(requested, setting="auto", gpu_count=cuda_device_count, pid=None):
     """Returns a torch device string. `gpu_count` is a callable so tests need no GPU. A CUDA
-    device on a machine without one is 0A000 (api.md), a bad pgml.device 22023."""
+    device on a machine without one is 0A000, a bad pgml.device 22023."""
     if requested:
         name, where = str(requested), 'the "device" kwarg'
     elif setting and setting != "auto":

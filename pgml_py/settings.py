@@ -4,7 +4,7 @@ The first pgml call in a backend defines them as real settings (pgml_bootstrap.d
 from then on SHOW lists them and PostgreSQL refuses bad bool/int values. The trusted ones
 (superuser_only) decide what code and files the server uses, so only the configuration files,
 ALTER SYSTEM, the command line or a superuser can set them. Values are read without a query
-(db.settings); surrounding double quotes are stripped and empty list items ignored (api.md §12).
+(db.settings); surrounding double quotes are stripped and empty list items ignored.
 """
 from dataclasses import dataclass
 

@@ -1,4 +1,4 @@
-"""Vector math on REAL[] / DOUBLE PRECISION[] (api.md §3): element-wise arithmetic, norms,
+"""Vector math on REAL[] / DOUBLE PRECISION[]: element-wise arithmetic, norms,
 normalization, distances and the element-wise aggregates. Floats follow IEEE 754 (x / 0 is
 inf), as PostgresML's Rust versions did."""
 import numpy as np

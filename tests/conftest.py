@@ -83,3 +83,59 @@ def sql_error(conn, query, params=None):
 @pytest.fixture
 def expect_error():
     return sql_error
+
+
+# ---- "it stopped promptly": the one time bound of the tests ------------------------------------
+# A cancelled pgml call (statement_timeout, pg_cancel_backend, pg_terminate_backend, a separator
+# regex's time limit) stops at its next check: between tokens, boosting rounds, training steps,
+# fits or batches. The cancel tests assert outcomes: SQLSTATE 57014 (or the limit's own), the
+# catalog as it was, the session still usable. This bound only tells "stopped" from "ran to its
+# end", so every cancelled call in the tests is sized to run far longer uncancelled (a minute or
+# more), and the bound is generous: STOPPED_PROMPTLY_BASE seconds after the cancel on a machine as
+# fast as the reference, times how much slower this one measured (a fixed pure-Python loop, best
+# of three, timed once per test run; on the reference Intel Xeon it takes REFERENCE_LOOP_SECONDS),
+# at most 4 times. PGML_TEST_STOPPED_PROMPTLY=<seconds> sets it outright. Speed is bench/'s job.
+STOPPED_PROMPTLY_BASE = 10.0
+REFERENCE_LOOP_SECONDS = 0.075
+
+
+def _slowness():
+    """How many times slower than the reference this machine runs the loop now (at least 1)."""
+    import time
+
+    def loop():
+        started, total = time.perf_counter(), 0
+        for i in range(3_000_000):
+            total += i
+        return time.perf_counter() - started
+    return min(4.0, max(1.0, min(loop() for _ in range(3)) / REFERENCE_LOOP_SECONDS))
+
+
+STOPPED_PROMPTLY = float(os.environ.get("PGML_TEST_STOPPED_PROMPTLY") or STOPPED_PROMPTLY_BASE * _slowness())
+
+
+def assert_stopped_promptly(started, after=0.0, what="the cancelled call"):
+    """`started`: time.monotonic() when the call (or the cancel) began; `after`: seconds from
+    then until the cancel was due (a statement_timeout's length), not counted."""
+    import time
+    elapsed = time.monotonic() - started - after
+    assert elapsed < STOPPED_PROMPTLY, (
+        "%s ran on %.1f s after its cancel (the bound, STOPPED_PROMPTLY in tests/conftest.py: %.1f s)"
+        % (what, elapsed, STOPPED_PROMPTLY))
+
+
+CATALOG = ("projects", "snapshots", "models", "files", "deployments", "logs")
+
+
+def catalog_counts(conn):
+    """{table: rows} of pgml's catalog, to compare before and after a call that must leave it."""
+    return dict(zip(CATALOG, conn.execute(
+        "SELECT %s" % ", ".join("(SELECT count(*) FROM pgml.%s)" % t for t in CATALOG)).fetchone()))
+
+
+def assert_cancelled_cleanly(conn, error, before, sqlstate="57014"):
+    """A cancelled call: the cancel's SQLSTATE, the catalog as `before`, the session usable."""
+    assert error.sqlstate == sqlstate, (error.sqlstate, str(error))
+    conn.execute("RESET statement_timeout")
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert catalog_counts(conn) == before

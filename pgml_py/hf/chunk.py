@@ -1,4 +1,4 @@
-"""pgml.chunk: LangChain's text splitters by PostgresML's names (api.md §6).
+"""pgml.chunk: LangChain's text splitters by PostgresML's names.
 
 Separators run on the `regex` engine instead of `re`: the same syntax and splits, but every
 search and split gives up after a time limit. A backtracking pattern such as (a+)+$ runs for

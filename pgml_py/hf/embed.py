@@ -1,4 +1,4 @@
-"""pgml.embed: sentence-transformers embeddings, cached per connection (api.md §6)."""
+"""pgml.embed: sentence-transformers embeddings, cached per connection."""
 import json
 
 from .. import cache, device, errors, models_store, server_files

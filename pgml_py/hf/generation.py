@@ -6,7 +6,7 @@ POSITIVE_GENERATION_ARGS = ("num_beams", "num_beam_groups", "num_return_sequence
 
 
 def generation_args(args, pipe):
-    """OpenAI-style names PostgresML's SDK sends, and eos_token/chat_template (api.md §5)."""
+    """OpenAI-style names PostgresML's SDK sends, and eos_token/chat_template."""
     args = dict(args)
     if "max_tokens" in args:
         args.setdefault("max_new_tokens", args.pop("max_tokens"))

@@ -1,4 +1,4 @@
-"""Model access rules shared by every Hugging Face entry point (api.md §5 "Checks first"),
+"""Model access rules shared by every Hugging Face entry point,
 the hub environment applied before transformers is imported, and downloads a cancel can stop."""
 import os
 import time

@@ -1,4 +1,4 @@
-"""Extractive question answering pipeline for pgml.transform (api.md §5).
+"""Extractive question answering pipeline for pgml.transform.
 
 transformers 5 removed the question-answering pipeline and refuses its task name in pipeline(),
 but PostgresML users call it and read its output. This ChunkPipeline follows transformers 4's

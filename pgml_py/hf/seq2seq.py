@@ -1,4 +1,4 @@
-"""Summarization, translation and text2text-generation pipelines for pgml.transform (api.md §5).
+"""Summarization, translation and text2text-generation pipelines for pgml.transform.
 
 transformers 5 removed these pipelines and refuses their task names in pipeline(), but
 PostgresML users call them and read their output. These Pipeline subclasses rebuild

@@ -1,4 +1,4 @@
-"""pgml.transform_stream: rows of generated text as the model produces them (api.md §5).
+"""pgml.transform_stream: rows of generated text as the model produces them.
 
 generate() runs in a background thread feeding a TextIteratorStreamer; this thread yields
 each chunk as a row. Only this thread talks to PostgreSQL: while it waits for the next chunk

@@ -1,4 +1,4 @@
-"""pgml.transform / transform_stream: any Hugging Face pipeline from SQL (api.md §5).
+"""pgml.transform / transform_stream: any Hugging Face pipeline from SQL.
 
 The task object is `{"task": ..., "model": ..., <pipeline/from_pretrained kwargs>}`; `args`
 are the call's kwargs. Pipelines are cached per connection by the whole task object.
@@ -24,7 +24,7 @@ OWN_KEYS = ("task", "model", "project", "cache", "device", "device_map", "torch_
 
 
 # A saved model's config.json `architectures` (class name endings) -> its pipeline task, for a
-# task object without "task" (api.md §15), longest ending first. Tried in order.
+# task object without "task", longest ending first. Tried in order.
 ARCHITECTURE_TASKS = (
     ("ForSequenceClassification", "text-classification"),
     ("ForTokenClassification", "token-classification"),

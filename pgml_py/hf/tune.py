@@ -1,4 +1,4 @@
-"""pgml.tune (api.md §10): fine-tune a Hugging Face model on a table's text columns, with LoRA
+"""pgml.tune: fine-tune a Hugging Face model on a table's text columns, with LoRA
 adapters (peft) by default, and keep the result in the catalog like a trained model: a models
 row with the evaluation metrics, the adapter (or whole model) as safetensors parts in
 pgml.files, a pgml.logs row per logging step, automatic deploy. Everything happens in the
@@ -82,7 +82,7 @@ def finite(value):
 def tune(db, project_name, task=None, relation_name=None, y_column_name=None, model_name=None,
          hyperparams=None, test_size=0.25, test_sampling="stratified", automatic_deploy=True,
          materialize_snapshot=False, settings=None, progress=None, check_for_interrupts=None):
-    """Returns [(project name, task with dashes, 'transformers', deployed)] (api.md §10)."""
+    """Returns [(project name, task with dashes, 'transformers', deployed)]."""
     notice = progress or (lambda message, force=False: None)
     if task is not None:
         task = normalize_task(task)  # before the project is created
@@ -121,7 +121,7 @@ def tune(db, project_name, task=None, relation_name=None, y_column_name=None, mo
     catalog.finish_model(db, model_id, model_metrics)
     deployed = False
     if automatic_deploy is None or automatic_deploy:
-        target = metrics.target(task)[0]  # a missing target metric counts as 0 (api.md §10)
+        target = metrics.target(task)[0]  # a missing target metric counts as 0
         deployed = deploy.automatic(db, project_id, task, model_id, dict({target: 0.0}, **model_metrics))
     return [(project_name, task.replace("_", "-"), "transformers", deployed)]
 
@@ -285,7 +285,7 @@ def progress_callback(notice, log_step, check_for_interrupts):
 
 def evaluate(task, trainer, model, tokenizer, rows, test_set, max_length):
     """Metrics on the test rows: eval_* from the Trainer, f1/accuracy/... for classifiers,
-    perplexity for generation, BLEU and ROUGE for seq2seq (api.md §7.10, §10)."""
+    perplexity for generation, BLEU and ROUGE for seq2seq."""
     import numpy as np
     if test_set is None:
         return {}

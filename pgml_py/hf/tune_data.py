@@ -1,4 +1,4 @@
-"""The rows pgml.tune trains on (api.md §10): the snapshot's text columns, read in sampling
+"""The rows pgml.tune trains on: the snapshot's text columns, read in sampling
 order and split train/test like pgml.train's (test rows from the end; stratified by the class
 column for classification). Values stay text: tokenizing is the model's business."""
 import json
@@ -57,7 +57,7 @@ def column_names(task, dataset_args, y_column_name=None):
 
 
 def read(db, snapshot_id, task, names, explicit_roles=()):
-    """Rows of the snapshot for the roles in `names`, split train/test (api.md §7.6)."""
+    """Rows of the snapshot for the roles in `names`, split train/test."""
     snap, rel = snapshot.source(db, snapshot_id)
     if snap["materialized"]:
         order = " ORDER BY ctid" if rel["kind"] == "r" else ""

@@ -1,4 +1,4 @@
-"""The algorithm registry of api.md §8: each supported (algorithm, task) pair maps to a factory
+"""The algorithm registry of PostgresML 2.10 (docs/reference.md lists it): each supported (algorithm, task) pair maps to a factory
 that builds the estimator with the user's hyperparams as constructor kwargs.
 
 Libraries are imported inside the factories, so importing this module, listing algorithms or
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .. import errors
 
-# pgml.task and pgml.algorithm labels, in enum order (api.md §1).
+# pgml.task and pgml.algorithm labels, in enum order.
 TASKS = ("regression", "classification", "decomposition", "clustering", "question_answering",
          "summarization", "translation", "text_classification", "text_generation", "text2text",
          "embedding", "text_pair_classification", "conversation")
@@ -26,9 +26,9 @@ ALGORITHMS = (
     "extra_trees", "gradient_boosting_trees", "hist_gradient_boosting", "linear_svm", "lightgbm",
     "transformers", "affinity_propagation", "birch", "feature_agglomeration", "mini_batch_kmeans",
     "mean_shift", "optics", "spectral", "spectral_bi", "spectral_co", "catboost", "pca")
-# pgml.train accepts every task but embedding (§7.1); only these have algorithms here.
+# pgml.train accepts every task but embedding; only these have algorithms here.
 TRAINABLE_TASKS = tuple(t for t in TASKS if t != "embedding")
-# What `linear` (train's default algorithm) means for the unsupervised tasks (§7.4).
+# What `linear` (train's default algorithm) means for the unsupervised tasks.
 LINEAR_MEANS = {"clustering": "kmeans", "decomposition": "pca"}
 
 # Thread-count keyword of each library, then the aliases a user may pass instead.
@@ -66,7 +66,7 @@ class Factory:
 @contextlib.contextmanager
 def _quiet():
     """sklearn 1.8 deprecated PassiveAggressive* (warned on every construction, clones
-    included); api.md §8 keeps them, so the warning would only fill the server log."""
+    included); PostgresML 2.10 keeps them, so the warning would only fill the server log."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Class PassiveAggressive", category=FutureWarning)
         yield
@@ -84,7 +84,7 @@ _CATBOOST = dict(threads=CATBOOST_THREADS, defaults=(
     (("verbose", "logging_level", "silent", "verbose_eval"), False),
     (("allow_writing_files",), False)))
 
-# The registry: (algorithm, task) -> Factory. Exactly the pairs of api.md §8.
+# The registry: (algorithm, task) -> Factory. Exactly PostgresML 2.10's pairs.
 REGISTRY = {}
 REGISTRY.update({(algorithm, "regression"): factory for algorithm, factory in {
     "linear": _sk("linear_model", "LinearRegression", threads=N_JOBS),
@@ -113,7 +113,7 @@ REGISTRY.update({(algorithm, "regression"): factory for algorithm, factory in {
     "extra_trees": _sk("ensemble", "ExtraTreesRegressor", threads=N_JOBS),
     "random_forest": _sk("ensemble", "RandomForestRegressor", threads=N_JOBS),
     "gradient_boosting_trees": _sk("ensemble", "GradientBoostingRegressor", single_output=True),
-    # Not in §8's wrapped list, but sklearn 1.9's HistGradientBoostingRegressor takes one label.
+    # Not in PostgresML's joint-regression list, but sklearn 1.9's HistGradientBoostingRegressor takes one label.
     "hist_gradient_boosting": _sk("ensemble", "HistGradientBoostingRegressor", single_output=True),
     "xgboost": Factory("xgboost", "XGBRegressor", **_XGB),
     "xgboost_random_forest": Factory("xgboost", "XGBRFRegressor", **_XGB),
@@ -160,7 +160,7 @@ def supported_algorithms(task):
 
 
 def normalize_task(task):
-    """A pgml.task label from `task`, with `-` or `_` in multi-word names (§7.1)."""
+    """A pgml.task label from `task`, with `-` or `_` in multi-word names."""
     label = task.replace("-", "_") if isinstance(task, str) else None
     if label not in TRAINABLE_TASKS:
         got = "NULL" if task is None else '"%s"' % task

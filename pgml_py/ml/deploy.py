@@ -1,4 +1,4 @@
-"""pgml.deploy (api.md §9): pick a model of a project and make it the live one by inserting a
+"""pgml.deploy: pick a model of a project and make it the live one by inserting a
 pgml.deployments row. The live model is the project's newest deployments row.
 
 The queries are catalog.py's. Each deploy locks its project row first (SELECT ... FOR UPDATE):
@@ -14,7 +14,7 @@ STRATEGIES = ("best_score", "most_recent", "rollback")
 
 
 def automatic(db, project_id, task, model_id, new_metrics):
-    """§7.12, after a train or tune: deploy unless the deployed model is strictly better on the
+    """After a train or tune: deploy unless the deployed model is strictly better on the
     target metric. True when it deployed."""
     deployed, current = catalog.deployed_metrics(db, project_id)
     if deployed and not metrics.is_better(task, new_metrics, current):

@@ -1,5 +1,5 @@
-"""Model metrics (api.md §7.10), the auto-deploy comparison (§7.12) and the core of the
-pgml.sklearn_* SQL functions (§3). Pure: numbers in, plain Python floats out (JSON-ready).
+"""Model metrics, the auto-deploy comparison and the core of the
+pgml.sklearn_* SQL functions. Pure: numbers in, plain Python floats out (JSON-ready).
 sklearn is imported inside the functions, so importing this module stays cheap."""
 import json
 import math
@@ -43,7 +43,7 @@ def _value(metrics, name):
 
 
 def is_better(task, new_metrics, old_metrics):
-    """Whether a new model should replace the deployed one (api.md §7.12): no deployed model,
+    """Whether a new model should replace the deployed one: no deployed model,
     or neither has the target metric -> yes; only the new one lacks it -> no; both have it ->
     yes unless the deployed one is strictly better in the metric's direction. Metrics may be
     dicts or JSON text; a null or NaN value counts as missing."""
@@ -65,7 +65,7 @@ def is_better(task, new_metrics, old_metrics):
 # ---- metrics of a trained model ----------------------------------------------------------
 
 def compute(task, y_true, y_pred, y_proba=None, X=None, model=None, classes=None):
-    """The metrics of api.md §7.10 on the test rows. Metrics that are undefined (roc_auc with
+    """The metrics of docs/reference.md (Classic ML) on the test rows. Metrics that are undefined (roc_auc with
     one class in y_true, silhouette with one cluster, r2 of a single row ...) are left out.
     classes: every class seen in training (default: model.classes_); the columns of a 2-D
     y_proba follow its order. y_proba may also be 1-D: the positive class's probability."""
@@ -155,7 +155,7 @@ def _clustering(X, labels):
     return {"silhouette": m.silhouette_score(X.reshape(len(labels), -1), labels)}
 
 
-# ---- pgml.sklearn_* (api.md §3) ----------------------------------------------------------
+# ---- pgml.sklearn_* ----------------------------------------------------------
 
 def _flat(values):
     """A multi-dimensional SQL array (nested lists) flattened row-major."""

@@ -1,4 +1,4 @@
-"""pgml.predict and friends (api.md §9) for models made by pgml.train: the estimator from
+"""pgml.predict and friends for models made by pgml.train: the estimator from
 pgml.files with its task, labels and preprocessing. model_loader caches it per connection;
 catalog.deployed_model_id says which model a statement predicts with."""
 import functools
@@ -105,7 +105,7 @@ def classic(db, model_id, row):
     return deployed
 
 
-# ---- row form (api.md §9) ----------------------------------------------------------------
+# ---- row form ----------------------------------------------------------------
 
 def snapshot_columns(db, model_id):
     """The feature columns of the model's snapshot (models stored before columns.json)."""

@@ -1,4 +1,4 @@
-"""`preprocess` (api.md §7.8): per-column impute → encode → scale, fitted on the training rows.
+"""`preprocess`: per-column impute → encode → scale, fitted on the training rows.
 
 Pure numpy, no database. A column is the snapshot's feature-column dict (name, size, array,
 statistics with `categories` for text columns); its raw block is what snapshot.load makes of it

@@ -1,4 +1,4 @@
-"""The relation a snapshot reads (api.md §7.3): resolved by name the way PostgreSQL resolves
+"""The relation a snapshot reads: resolved by name the way PostgreSQL resolves
 it, checked for SELECT privilege, and its columns with their SQL-safe names and types.
 
 SQL is never built from user text: relations are resolved with to_regclass on quote_ident'ed

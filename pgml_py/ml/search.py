@@ -1,4 +1,4 @@
-"""Hyperparameter search and cross-validation for pgml.train (api.md §7.9). Pure: arrays in,
+"""Hyperparameter search and cross-validation for pgml.train. Pure: arrays in,
 an estimator and JSON-ready search_results out; the caller turns progress into NOTICEs.
 
 Differences from PostgresML 2.10 (the (+) fixes): the best candidate has the best MEAN fold

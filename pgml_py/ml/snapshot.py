@@ -1,4 +1,4 @@
-"""Snapshots (api.md §2, §7.3, §7.6, §7.7): record the training relation in pgml.snapshots,
+"""Snapshots: record the training relation in pgml.snapshots,
 then read its rows (reader.py) in sampling order, split train/test (split.py) and encode them
 as float32 matrices, with each column's statistics (statistics.py).
 """
@@ -33,7 +33,7 @@ class Dataset:
 # ---- create ------------------------------------------------------------------------------
 
 def create(db, relation_name, y_column_names, test_size, test_sampling, materialize=False):
-    """Records a snapshot of relation_name (api.md §7.3) and returns its id."""
+    """Records a snapshot of relation_name and returns its id."""
     sampling = str(test_sampling or "stratified")
     if test_size is None or test_size < 0:
         raise errors.bad_argument("test_size", "a fraction below 1 or a row count of at least 1", test_size)
@@ -78,7 +78,7 @@ def source(db, snapshot_id):
 
 
 def load(db, snapshot_id, background=False, chunk_bytes=reader.CHUNK_BYTES, vector=True):
-    """The snapshot's rows, ordered, split and encoded (api.md §7.6-7.7); their statistics go
+    """The snapshot's rows, ordered, split and encoded; their statistics go
     to pgml.snapshots.columns. background: the numeric columns' statistics are computed in a
     thread (numpy sorts, which release the GIL, beside the fit that follows) and the caller
     writes the columns with save_columns(); only categories, which preprocess needs, are ready.
@@ -221,7 +221,7 @@ def _encode_labels(data, label_attrs, num_train, column_info, pending):
 
 
 def _column_info(a, label):
-    """A snapshots.columns entry (api.md §2) of attribute a, before its statistics."""
+    """A snapshots.columns entry of attribute a, before its statistics."""
     return {"name": a["name"], "pg_type": a["pg_type"], "nullable": a["nullable"], "label": label,
             "position": a["position"], "size": 1, "array": a["is_array"],
             "preprocessor": dict(preprocess.DEFAULT)}

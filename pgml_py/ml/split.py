@@ -1,4 +1,4 @@
-"""The train/test split (api.md §7.6): how many test rows, and the stratified order that
+"""The train/test split: how many test rows, and the stratified order that
 puts them last in proportion to each class."""
 import math
 

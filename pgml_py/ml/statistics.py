@@ -1,4 +1,4 @@
-"""Column statistics of a snapshot (api.md §2: snapshots.columns), as PostgresML 2.10 computes
+"""Column statistics of a snapshot (pgml.snapshots.columns), as PostgresML 2.10 computes
 them: over the training rows, text columns by their category codes."""
 import threading
 from collections import Counter
@@ -51,7 +51,7 @@ def categorical(values, num_train):
 
 
 def compute(column, categories=None):
-    """Statistics of one feature over the training rows (api.md §2); JSON-safe. One sort of the
+    """Statistics of one feature over the training rows; JSON-safe. One sort of the
     float32 values gives distinct, mode, min, max and the median; mean and variance are taken
     in float64 over the values in row order."""
     column = np.asarray(column)

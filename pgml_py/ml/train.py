@@ -1,4 +1,4 @@
-"""pgml.train (api.md §7): project → snapshot → fit (with search) → metrics → catalog rows and
+"""pgml.train: project → snapshot → fit (with search) → metrics → catalog rows and
 model files → automatic deploy, all in the caller's transaction, so a train that fails leaves
 the catalog exactly as it was (the ERROR rolls everything back)."""
 import json
@@ -49,7 +49,7 @@ def check_reused_test_size(db, snapshot_id, test_size, n):
 
 
 def take_snapshot(db, relation_name, y_column_name, test_size, test_sampling, preprocess):
-    """pgml.snapshot (api.md §3): a materialized snapshot of the relation for later use, its
+    """pgml.snapshot: a materialized snapshot of the relation for later use, its
     columns analysed as train does (statistics over the training rows, preprocessors fitted)."""
     snapshot_id = snapshot.create(db, relation_name, [y_column_name], test_size, test_sampling, materialize=True)
     dataset = snapshot.load(db, snapshot_id, background=True)
@@ -70,7 +70,7 @@ def encode_labels(task, dataset):
 
 
 def test_metrics(task, estimator, dataset):
-    """The metrics of §7.10 on the test rows, plus score_time."""
+    """The metrics of docs/reference.md (Classic ML) on the test rows, plus score_time."""
     started = time.perf_counter()
     X, y = dataset.X_test, dataset.y_test
     if len(X) == 0:
@@ -87,7 +87,7 @@ def test_metrics(task, estimator, dataset):
 
 
 def apply_preprocess(dataset, spec):
-    """§7.8: impute → encode → scale every feature column, fitted on the training rows; the
+    """preprocess: impute → encode → scale every feature column, fitted on the training rows; the
     preprocessors and their statistics join dataset.columns (snapshots.columns and the model's
     files)."""
     features = [c for c in dataset.columns if not c["label"]]

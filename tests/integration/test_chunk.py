@@ -1,4 +1,4 @@
-"""pgml.chunk (api.md §6, §14) on the real server: rows equal what LangChain's splitters give
+"""pgml.chunk on the real server: rows equal what LangChain's splitters give
 in this process (the test venv sees the pgml venv's libraries), numbered from 1 without gaps;
 named-argument calls as the client SDK sends them; errors with SQLSTATE, message and hint."""
 import importlib.util

@@ -1,4 +1,4 @@
-"""pgml.deploy (api.md §9) on catalog rows inserted directly, as PostgresML's client SDK does:
+"""pgml.deploy on catalog rows inserted directly, as PostgresML's client SDK does:
 each test builds its own project (a unique name) with models whose metrics and created_at it
 controls, and most run inside a transaction that is rolled back."""
 import json
@@ -57,7 +57,7 @@ def test_best_score_negatives(conn):
 
 
 def test_deploy_with_the_project_name_alone_is_best_score(conn):
-    """(+) api.md §4: deploy('p') resolves to the text form with strategy best_score."""
+    """(+) deploy('p') resolves to the text form with strategy best_score."""
     with conn.transaction(force_rollback=True):
         name = project(conn, "classification")
         model(conn, name, "low", f1=0.5)

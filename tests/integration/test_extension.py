@@ -87,7 +87,7 @@ def test_catalog_columns(conn):
 
 
 def test_catalog_accepts_the_sdk_inserts_and_keeps_updated_at(conn):
-    """PostgresML's SDK writes these rows itself (api.md §14)."""
+    """PostgresML's SDK writes these rows itself."""
     with conn.transaction(force_rollback=True):
         project_id = conn.execute("""
             INSERT INTO pgml.projects (name, task) VALUES ('sdk_project', 'embedding')

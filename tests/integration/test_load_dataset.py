@@ -1,4 +1,4 @@
-"""pgml.load_dataset (api.md §11) on the real server: each builtin's rows, exact columns and
+"""pgml.load_dataset on the real server: each builtin's rows, exact columns and
 types, values equal to scikit-learn's; limit; replacing a table; Hugging Face's local file
 builders offline; errors with SQLSTATE and hint; a failed load changes nothing."""
 import json

@@ -1,4 +1,4 @@
-"""pgml.sklearn_* metric functions (api.md §3) on the real server: results equal scikit-learn's
+"""pgml.sklearn_* metric functions on the real server: results equal scikit-learn's
 computed here on the same REAL values, exact return types and labels, named-argument calls,
 and errors with SQLSTATE, message and hint."""
 import re

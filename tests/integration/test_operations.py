@@ -15,11 +15,10 @@ import psycopg
 import pytest
 
 from fixtures import tiny_pipelines as tiny
-from tests.conftest import connect_with_store
+from tests.conftest import STOPPED_PROMPTLY, assert_stopped_promptly, connect_with_store
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 TEXTS = "ARRAY(SELECT 'short text number ' || i FROM generate_series(1, %d) i)"
-STOPS_WITHIN = 12  # seconds from the timeout; the uncancelled calls below take a minute or more
 
 
 @pytest.fixture(scope="module")
@@ -37,21 +36,25 @@ def connect(server, store=None):
 
 
 def timed_out(conn, query, timeout="1s"):
-    """Seconds until `query` failed with statement_timeout (it must fail that way)."""
+    """Seconds until `query` failed with statement_timeout (it must fail that way, 57014); the
+    session stays usable. The calls below take a minute or more uncancelled."""
     conn.execute("SET statement_timeout = %s" % psycopg.sql.quote(timeout))
     started = time.monotonic()
-    with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
+    with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout") as cancelled:
         conn.execute(query)
     elapsed = time.monotonic() - started
+    assert cancelled.value.sqlstate == "57014"
     conn.execute("RESET statement_timeout")
+    assert conn.execute("SELECT 1").fetchone() == (1,)
     return elapsed
 
 
 def test_statement_timeout_stops_a_large_embed_batch(server):
     with connect(server) as c:
         c.execute("SELECT pgml.embed(%s, 'warm up')", (MINILM,))
-        elapsed = timed_out(c, "SELECT count(*) FROM pgml.embed('%s', %s)" % (MINILM, TEXTS % 20000))
-        assert elapsed < STOPS_WITHIN, elapsed
+        started = time.monotonic()
+        timed_out(c, "SELECT count(*) FROM pgml.embed('%s', %s)" % (MINILM, TEXTS % 20000))
+        assert_stopped_promptly(started, after=1)
         # the connection and the cached model still work
         assert len(c.execute("SELECT pgml.embed(%s, 'after')", (MINILM,)).fetchone()[0]) == 384
 
@@ -76,9 +79,8 @@ def test_pg_terminate_backend_ends_an_embed_batch(server):
         terminated_at = time.monotonic()
         assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
         thread.join(120)
-        waited = time.monotonic() - terminated_at
         assert outcome and outcome[0][0] != "finished", outcome
-        assert waited < STOPS_WITHIN, waited
+        assert_stopped_promptly(terminated_at, what="the terminated backend")
         gone = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0]
         assert gone == 0
     victim.close()
@@ -94,15 +96,16 @@ def test_a_timeout_during_the_first_import_acts_right_after_the_load(server):
         first_call = time.monotonic() - started
     with connect(server) as c:
         elapsed = timed_out(c, "SELECT count(*) FROM pgml.embed('%s', %s)" % (MINILM, TEXTS % 20000), "300ms")
-        assert elapsed < 2 * first_call + STOPS_WITHIN, (elapsed, first_call)
+        assert elapsed < 2 * first_call + STOPPED_PROMPTLY, (elapsed, first_call)
 
 
 def test_statement_timeout_stops_rank_over_many_documents(server, store):
     with connect(server, store) as c:
         c.execute("SELECT count(*) FROM pgml.rank('t/cross', 'q', ARRAY['a', 'b'])")
         docs = "ARRAY(SELECT repeat('word ' || i || ' ', 100) FROM generate_series(1, 20000) i)"  # ~40 s
-        elapsed = timed_out(c, "SELECT count(*) FROM pgml.rank('t/cross', 'what is it', %s)" % docs)
-        assert elapsed < STOPS_WITHIN, elapsed
+        started = time.monotonic()
+        timed_out(c, "SELECT count(*) FROM pgml.rank('t/cross', 'what is it', %s)" % docs)
+        assert_stopped_promptly(started, after=1)
 
 
 def test_statement_timeout_stops_a_classifier_over_many_inputs(server, store):
@@ -110,9 +113,9 @@ def test_statement_timeout_stops_a_classifier_over_many_inputs(server, store):
         task = '{"task": "text-classification", "model": "t/classifier"}'
         c.execute("SELECT pgml.transform(%s::jsonb, '{}'::jsonb, ARRAY['warm up'])", (task,))
         inputs = "ARRAY(SELECT repeat('word ' || i || ' ', 100) FROM generate_series(1, 5000) i)"  # ~45 s
-        elapsed = timed_out(c, "SELECT pgml.transform('%s'::jsonb, '{\"truncation\": true}'::jsonb, %s)"
-                            % (task, inputs))
-        assert elapsed < STOPS_WITHIN, elapsed
+        started = time.monotonic()
+        timed_out(c, "SELECT pgml.transform('%s'::jsonb, '{\"truncation\": true}'::jsonb, %s)" % (task, inputs))
+        assert_stopped_promptly(started, after=1)
 
 
 # ---- the deployment each statement sees ---------------------------------------------------

@@ -1,4 +1,4 @@
-"""train's `preprocess` (api.md §7.8) and the row form of predict (§9, §4) against the server."""
+"""train's `preprocess` and the row form of predict against the server."""
 import math
 import uuid
 
@@ -50,7 +50,7 @@ def test_snapshot_records_preprocessors_and_statistics(trained):
 
 
 def manual(columns, color, n, k):
-    """The §7.8 pipeline by hand from snapshots.columns."""
+    """The preprocess pipeline by hand from snapshots.columns."""
     c, num = columns["color"], columns["n"]
     p = c["preprocessing"]
     category = color if color in p["categories"] else None
@@ -132,7 +132,7 @@ def test_target_and_ordinal_encodings_train_and_predict(conn, table):
 
 
 def resolved(conn, call):
-    """The function a call resolves to (api.md §4), read from a view's dependencies. The view is
+    """The function a call resolves to, read from a view's dependencies. The view is
     dropped at once: a temporary view left to the backend's exit, which runs after the client
     has disconnected, made the table fixture's DROP fail now and then."""
     view = "pg_temp.res_%s" % uuid.uuid4().hex[:8]

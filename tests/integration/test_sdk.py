@@ -1,5 +1,5 @@
 """PostgresML's official Python client SDK (PyPI `pgml` 1.1.1, a compiled Rust/pyo3 wheel), used
-unmodified against our extension (api.md §14): a Collection with a Pipeline (recursive_character
+unmodified against our extension: a Collection with a Pipeline (recursive_character
 splitter, semantic_search with all-MiniLM-L6-v2, full_text_search), upsert_documents,
 vector_search, search, re-upsert, delete_documents and archive.
 

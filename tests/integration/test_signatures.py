@@ -1,5 +1,5 @@
 """The SQL contract: every pgml function's signature, return type, volatility, strictness and
-parallel label, against tests/expected/functions.txt (api.md's names and defaults). A change
+parallel label, against tests/expected/functions.txt (PostgresML's names and defaults). A change
 here is a change of the API: update the golden file on purpose, never to make a test pass."""
 from pathlib import Path
 

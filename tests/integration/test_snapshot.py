@@ -1,9 +1,8 @@
-"""pgml_py.ml.snapshot (api.md §2, §7.3, §7.6, §7.7) inside the real server: a temporary
+"""pgml_py.ml.snapshot inside the real server: a temporary
 PL/Python function per connection calls create() and load() through api.entry, so errors
 surface with their SQLSTATE and hint. Covers relation resolution (public, search_path, other
 schemas, views, names that must be quoted), sampling and split sizes, encoding, the
 pgml.snapshots row and each error."""
-import time
 import uuid
 
 import numpy as np
@@ -366,20 +365,15 @@ def test_test_size_too_large_and_no_train_rows(db, datasets):
     assert e.sqlstate == "22023" and "test_sampling" in str(e)
 
 
-def test_hundred_thousand_rows_load_in_seconds(db, capsys):
+def test_hundred_thousand_rows_load(db):
     name = "snap_big_%s" % uuid.uuid4().hex[:8]
     db.execute("CREATE TABLE %s AS SELECT i::real AS a, (i %% 7)::int AS b, (i * 0.5)::float8 AS c, "
                "(i %% 3 = 0) AS d, (i %% 11)::numeric AS e, i::bigint AS f, (i %% 5)::smallint AS g, "
                "(i * 2)::real AS h, ('c' || (i %% 13)) AS t, (i %% 4) AS y "
                "FROM generate_series(1, 100000) i" % name)
     try:
-        started = time.perf_counter()
-        out = snap(db, name, ["y"], 0.25, "stratified", full=False)
-        elapsed = time.perf_counter() - started
-        with capsys.disabled():
-            print("\n  snapshot of 100k rows x 10 columns: %.2f s" % elapsed)
+        out = snap(db, name, ["y"], 0.25, "stratified", full=False)  # speed is for bench/, not a test
         assert out["train"] == [75000, 9] and out["test"] == [25000, 9]
-        assert elapsed < 10
     finally:
         db.execute("DROP TABLE %s" % name)
 
@@ -543,7 +537,7 @@ def test_chunked_reads_match_the_single_read(db, aligned):
     db.execute('DROP TABLE pgml."snapshot_%d"' % out["id"])
 
 
-# ---- pgml.snapshot (api.md §3) ---------------------------------------------------------------
+# ---- pgml.snapshot ---------------------------------------------------------------
 
 def catalog(conn):
     return conn.execute("SELECT (SELECT count(*) FROM pgml.snapshots), (SELECT count(*) FROM pg_catalog.pg_tables "

@@ -1,4 +1,4 @@
-"""Every (algorithm, task) pair of api.md §8 through pgml.train and pgml.predict: snapshot, fit,
+"""Every (algorithm, task) pair of PostgresML 2.10 through pgml.train and pgml.predict: snapshot, fit,
 metrics, model files in pgml.files, load and predict. Model quality per algorithm is the unit
 tests' job (tests/unit/test_algorithms.py, fixed splits, reasons for the weak ones); here the
 well-behaved ensembles and linear models must also score well through SQL (seeded splits)."""

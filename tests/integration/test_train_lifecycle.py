@@ -6,29 +6,25 @@ import time
 import psycopg
 import pytest
 
+from tests.conftest import assert_cancelled_cleanly, assert_stopped_promptly, catalog_counts
+
 
 def bindir():
     return subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def counts(conn):
-    return conn.execute("""SELECT (SELECT count(*) FROM pgml.projects), (SELECT count(*) FROM pgml.models),
-                                  (SELECT count(*) FROM pgml.files), (SELECT count(*) FROM pgml.deployments)""").fetchone()
-
-
 def test_statement_timeout_stops_a_search_and_leaves_the_catalog_as_it_was(server):
     with server.connect() as c:
         c.execute("SELECT * FROM pgml.load_dataset('diabetes')")
-        before = counts(c)
+        before = catalog_counts(c)
         c.execute("SET statement_timeout = '2s'")
-        started = time.time()
-        with pytest.raises(psycopg.errors.QueryCanceled):
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled) as cancelled:  # 20 fits of 3,000+ trees: minutes
             c.execute("""SELECT * FROM pgml.train('lifecycle_cancel', 'regression', 'pgml.diabetes', 'target',
                          algorithm => 'random_forest', search => 'grid',
-                         search_params => '{"n_estimators": [300, 400, 500, 600]}', search_args => '{"cv": 5}')""")
-        assert time.time() - started < 6
-        c.execute("RESET statement_timeout")
-        assert counts(c) == before
+                         search_params => '{"n_estimators": [3000, 4000, 5000, 6000]}', search_args => '{"cv": 5}')""")
+        assert_stopped_promptly(started, after=2)
+        assert_cancelled_cleanly(c, cancelled.value, before)
         assert c.execute("SELECT count(*) FROM pgml.projects WHERE name = 'lifecycle_cancel'").fetchone()[0] == 0
 
 
@@ -46,18 +42,17 @@ def test_statement_timeout_stops_one_long_boosted_fit(server, algorithm, hyperpa
     with server.connect() as c:
         c.execute("SELECT * FROM pgml.load_dataset('diabetes')")  # also puts pgml's venv on the path
         c.execute("DO $$ import %s $$ LANGUAGE plpython3u" % algorithm)
-        before = counts(c)
+        before = catalog_counts(c)
         notices = []
         c.add_notice_handler(lambda d: notices.append(d.message_primary))
         c.execute("SET statement_timeout = '4s'")
-        started = time.time()
-        with pytest.raises(psycopg.errors.QueryCanceled):
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled) as cancelled:
             c.execute("SELECT * FROM pgml.train('lifecycle_rounds', 'regression', 'pgml.diabetes', 'target', "
                       "algorithm => %s, hyperparams => %s)", (algorithm, hyperparams))
-        assert time.time() - started < 6
+        assert_stopped_promptly(started, after=4)
         assert any(("fit 1 of 1 (%s): round" % algorithm) in n and "left" in n for n in notices), notices
-        c.execute("RESET statement_timeout")
-        assert counts(c) == before
+        assert_cancelled_cleanly(c, cancelled.value, before)
 
 
 def test_dump_and_restore_keeps_models_and_predictions(server):
@@ -96,7 +91,7 @@ def test_pg_stat_activity_shows_train_progress_and_pg_cancel_backend_stops_it(se
         c.execute("SELECT * FROM pgml.load_dataset('diabetes')")
         c.execute("SET application_name = 'my app'")
         pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
-        before = counts(c)
+        before = catalog_counts(c)
         outcome = []
 
         def train():
@@ -116,12 +111,14 @@ def test_pg_stat_activity_shows_train_progress_and_pg_cancel_backend_stops_it(se
                 seen = name
                 break
             time.sleep(0.05)
+        started = time.monotonic()
         watcher.execute("SELECT pg_cancel_backend(%s)", (pid,))
-        thread.join(30)
+        thread.join(120)
         assert seen and " of " in seen, seen  # e.g. "pgml.train: fit 5 of 21 (random_forest), ..."
         assert outcome == ["cancelled"]
+        assert_stopped_promptly(started)
         assert c.execute("SHOW application_name").fetchone()[0] == "my app"
-        assert counts(c) == before
+        assert catalog_counts(c) == before
 
 
 def test_concurrent_trains_of_one_new_project_take_turns(server):

@@ -1,4 +1,4 @@
-"""pgml.tune / pgml.generate (api.md §10) on real tiny models built from configs: a BERT
+"""pgml.tune / pgml.generate on real tiny models built from configs: a BERT
 classifier, a GPT-2 with a chat template, a T5. Training must really learn (loss goes down,
 a learnable table reaches high accuracy), and the tuned model is used from SQL afterwards."""
 import json
@@ -8,7 +8,7 @@ import time
 import psycopg
 import pytest
 
-from tests.conftest import sql_error
+from tests.conftest import assert_cancelled_cleanly, assert_stopped_promptly, catalog_counts, sql_error
 from tests.fixtures import tiny_models, tiny_pipelines
 
 CLASSIFY_ARGS = {"num_train_epochs": 10, "learning_rate": 0.05, "per_device_train_batch_size": 8, "logging_steps": 5}
@@ -77,12 +77,6 @@ def logged_losses(conn, model_id):
 def lowered(losses, factor=1.0):
     """The mean of the last three logged losses is below factor × the mean of the first three."""
     return len(losses) >= 6 and sum(losses[-3:]) < factor * sum(losses[:3])
-
-
-def counts(conn):
-    return conn.execute("""SELECT (SELECT count(*) FROM pgml.projects), (SELECT count(*) FROM pgml.snapshots),
-                                  (SELECT count(*) FROM pgml.models), (SELECT count(*) FROM pgml.files),
-                                  (SELECT count(*) FROM pgml.deployments), (SELECT count(*) FROM pgml.logs)""").fetchone()
 
 
 # ---- text classification -----------------------------------------------------------------
@@ -233,13 +227,13 @@ def test_bad_tune_calls_fail_clearly_and_leave_the_catalog(name, change, sqlstat
     call = dict(task="text-classification", relation="tune_reviews", model=models["bert"],
                 hyperparams={"training_args": {"max_steps": 1}})
     call.update(change)
-    before = counts(conn)
+    before = catalog_counts(conn)
     e = sql_error(conn, "SELECT * FROM pgml.tune('tune_bad', task => %s, relation_name => %s, model_name => %s, "
                         "hyperparams => %s)", (call["task"], call["relation"], call["model"], json.dumps(call["hyperparams"])))
     assert e.sqlstate == sqlstate, (e.sqlstate, str(e))
     assert text in str(e) and e.diag.message_hint, str(e)
     assert "Traceback" not in e.diag.message_primary
-    assert counts(conn) == before
+    assert catalog_counts(conn) == before
 
 
 def test_tune_on_a_train_project_is_refused(server, models, tables, conn):
@@ -257,7 +251,7 @@ def test_tune_on_a_train_project_is_refused(server, models, tables, conn):
 def test_pg_stat_activity_shows_tune_steps_and_pg_cancel_backend_stops_it(server, models, tables):
     with server.connect() as c, server.connect() as watcher:
         pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
-        before = counts(c)
+        before = catalog_counts(c)
         outcome = []
 
         def run():
@@ -278,10 +272,12 @@ def test_pg_stat_activity_shows_tune_steps_and_pg_cancel_backend_stops_it(server
             time.sleep(0.05)
         started = time.monotonic()
         watcher.execute("SELECT pg_cancel_backend(%s)", (pid,))
-        thread.join(60)
+        thread.join(120)
         assert seen and " of " in seen, seen
-        assert outcome == ["cancelled"] and time.monotonic() - started < 3
-        assert counts(c) == before
+        assert outcome == ["cancelled"]
+        assert_stopped_promptly(started)
+        assert c.execute("SELECT 1").fetchone() == (1,)
+        assert catalog_counts(c) == before
 
 
 def test_statement_timeout_stops_a_tune(server, models, tables, conn):
@@ -292,12 +288,11 @@ def test_statement_timeout_stops_a_tune(server, models, tables, conn):
     tune(conn, "tune_timeout_warmup", "text-classification", "tune_reviews", models["bert"],
          {"training_args": {"max_steps": 1}})
     conn.execute("ROLLBACK")
-    before = counts(conn)
+    before = catalog_counts(conn)
     conn.execute("SET statement_timeout = '3s'")
     started = time.monotonic()
-    with pytest.raises(psycopg.errors.QueryCanceled):
+    with pytest.raises(psycopg.errors.QueryCanceled) as cancelled:
         tune(conn, "tune_timeout", "text-classification", "tune_reviews", models["bert"],
              {"training_args": {"num_train_epochs": 5000}})
-    assert time.monotonic() - started < 6
-    conn.execute("RESET statement_timeout")
-    assert counts(conn) == before
+    assert_stopped_promptly(started, after=3)
+    assert_cancelled_cleanly(conn, cancelled.value, before)

@@ -1,4 +1,4 @@
-"""Vector functions and aggregates (api.md §3) on the real server: results match numpy, the
+"""Vector functions and aggregates on the real server: results match numpy, the
 result type follows the input type, errors carry SQLSTATE + hint, and the aggregates give the
 same answer when the planner runs them in parallel."""
 import re
@@ -113,7 +113,7 @@ def test_cosine_similarity_of_parallel_vectors(shared_conn):
     assert value == pytest.approx(1.0, rel=1e-6)
 
 
-# ---- overload resolution (api.md §4) -----------------------------------------------------
+# ---- overload resolution -----------------------------------------------------
 
 def test_numeric_array_and_integer_resolve_to_double_precision_scalar_form(conn):
     value, got_type = call(conn, "pgml.add(ARRAY[1.0, 2.0], 3)", ())

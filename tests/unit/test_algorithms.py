@@ -1,4 +1,4 @@
-"""The algorithm registry (api.md §8): every supported pair builds and fits on a small builtin
+"""The algorithm registry: every supported pair builds and fits on a small builtin
 sklearn data set with sane scores; every other pair, and bad hyperparams, are 22023 errors."""
 import os
 import subprocess
@@ -13,7 +13,7 @@ from pgml_py.ml import algorithms
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# api.md §8, written out independently of the registry: algorithm -> estimator class.
+# PostgresML 2.10's algorithms, written out independently of the registry: algorithm -> estimator class.
 EXPECTED = {
     "regression": {
         "linear": "LinearRegression", "ridge": "Ridge", "lasso": "Lasso", "elastic_net": "ElasticNet",
@@ -52,7 +52,7 @@ EXPECTED = {
 }
 PAIRS = [(algorithm, task) for task, table in EXPECTED.items() for algorithm in table]
 
-# §8's joint-regression list, plus hist_gradient_boosting (single-output in sklearn 1.9).
+# PostgresML's joint-regression list, plus hist_gradient_boosting (single-output in sklearn 1.9).
 SINGLE_OUTPUT = {"bayesian_ridge", "automatic_relevance_determination", "stochastic_gradient_descent",
                  "passive_aggressive", "theil_sen", "huber", "quantile", "svm", "nu_svm", "linear_svm",
                  "ada_boost", "gradient_boosting_trees", "lightgbm", "hist_gradient_boosting"}

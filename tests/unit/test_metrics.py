@@ -1,4 +1,4 @@
-"""pgml_py.ml.metrics: the metrics of api.md §7.10 equal scikit-learn's, undefined metrics are
+"""pgml_py.ml.metrics: the metrics (docs/reference.md, Classic ML) equal scikit-learn's, undefined metrics are
 left out instead of failing, TARGETS directions, and every branch of the auto-deploy rule."""
 import json
 import math

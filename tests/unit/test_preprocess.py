@@ -1,4 +1,4 @@
-"""pgml_py/ml/preprocess.py (api.md §7.8) against numpy / scikit-learn, without a database."""
+"""pgml_py/ml/preprocess.py against numpy / scikit-learn, without a database."""
 import copy
 
 import numpy as np

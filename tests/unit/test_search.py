@@ -1,4 +1,4 @@
-"""Hyperparameter search (api.md §7.9): candidates, contiguous-fold cross-validation, the best
+"""Hyperparameter search: candidates, contiguous-fold cross-validation, the best
 mean score in the metric's direction, the refit, search_results, callbacks and every error."""
 import json
 

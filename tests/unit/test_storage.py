@@ -20,14 +20,14 @@ pytestmark = pytest.mark.filterwarnings("ignore")   # convergence and deprecatio
 rng = np.random.RandomState(0)
 X = rng.rand(60, 4).astype(np.float32)
 Y = X @ np.array([1, 2, -1, .5], dtype=np.float32) + rng.rand(60).astype(np.float32) * .1
-# Float32 everywhere, as pgml.train encodes features and label codes (api.md §7).
+# Float32 everywhere, as pgml.train encodes features and label codes.
 TARGETS = {"reg": Y, "bin": (Y > Y.mean()).astype(np.float32),
            "multi": np.digitize(Y, np.quantile(Y, [.33, .66])).astype(np.float32),
            "pos": np.abs(Y) + .1, "joint": np.c_[Y, -Y], None: None}
 
 
 def _models():
-    """(target, estimator) for every algorithm of api.md §8, plus hyperparameter variants
+    """(target, estimator) for every algorithm of PostgresML 2.10, plus hyperparameter variants
     that bring in the other loss and transformer types of storage.TRUSTED_TYPES."""
     from sklearn import cluster, decomposition, ensemble as en, gaussian_process as gp, impute
     from sklearn import kernel_ridge, linear_model as lm, pipeline, preprocessing as pp, svm
