@@ -4,7 +4,7 @@
 
 -- >>> sql/catalog/1.0.sql
 ------------------------------------------------------------------------------------------
--- Catalog (api.md §1-§2): enums, projects, snapshots, models, deployments, files, logs.
+-- Catalog: enums, projects, snapshots, models, deployments, files, logs.
 -- PostgresML's client SDK inserts into projects and models itself: keep the column types.
 ------------------------------------------------------------------------------------------
 
@@ -1008,7 +1008,7 @@ END
 $do$;
 -- >>> sql/functions/10-utility.sql
 ------------------------------------------------------------------------------------------
--- Utility functions (api.md §3).
+-- Utility functions.
 ------------------------------------------------------------------------------------------
 CREATE FUNCTION pgml.version() RETURNS TEXT AS $$
 if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
@@ -1073,7 +1073,7 @@ $$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 
 -- >>> sql/functions/20-embed.sql
 ------------------------------------------------------------------------------------------
--- Embeddings (api.md §6). IMMUTABLE so they can back GENERATED columns and indexes.
+-- Embeddings. IMMUTABLE so they can back GENERATED columns and indexes.
 -- The Python side returns each vector as REAL[] text ('%.9g' round-trips float32 exactly):
 -- PL/Python would otherwise repr() and re-parse every float, about 6% of a batch's time.
 ------------------------------------------------------------------------------------------
@@ -1107,7 +1107,7 @@ $$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, p
 
 -- >>> sql/functions/25-chunk.sql
 ------------------------------------------------------------------------------------------
--- Chunking with LangChain's text splitters (api.md §6).
+-- Chunking with LangChain's text splitters.
 ------------------------------------------------------------------------------------------
 CREATE FUNCTION pgml.chunk(
     splitter TEXT,             -- character, latex, markdown, nltk, python, recursive_character, spacy
@@ -1120,7 +1120,7 @@ $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_cat
 
 -- >>> sql/functions/30-vectors.sql
 ------------------------------------------------------------------------------------------
--- Vector math (api.md §3), for REAL[] and DOUBLE PRECISION[]: the result follows the input.
+-- Vector math, for REAL[] and DOUBLE PRECISION[]: the result follows the input.
 -- Generated in loops because every function exists once per element type.
 ------------------------------------------------------------------------------------------
 DO $do$
@@ -1171,7 +1171,7 @@ $do$;
 
 -- >>> sql/functions/35-transform.sql
 ------------------------------------------------------------------------------------------
--- transform / transform_stream (api.md §3-§5): Hugging Face pipelines from SQL. The four
+-- transform / transform_stream: Hugging Face pipelines from SQL. The four
 -- overloads of each are PostgresML's: task TEXT or JSONB, inputs TEXT[] or chat JSONB[].
 ------------------------------------------------------------------------------------------
 CREATE FUNCTION pgml.transform(
@@ -1219,7 +1219,7 @@ return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, tas
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- (+) BYTEA[] inputs: audio (WAV, FLAC, OGG ...) and image (PNG, JPEG ...) files for the audio
--- and vision pipelines. Calls that resolved before resolve the same way (api.md §4).
+-- and vision pipelines. Calls that resolved before resolve the same way.
 CREATE FUNCTION pgml.transform(
     task JSONB,                               -- {"task": "automatic-speech-recognition", "model": ...}
     args JSONB DEFAULT '{}',                  -- kwargs of the pipeline call
@@ -1288,7 +1288,7 @@ $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_cat
 
 -- >>> sql/functions/40-rank.sql
 ------------------------------------------------------------------------------------------
--- rank and clear_gpu_cache (api.md §6).
+-- rank and clear_gpu_cache.
 ------------------------------------------------------------------------------------------
 CREATE FUNCTION pgml.rank(
     transformer TEXT,          -- a cross-encoder: hub name (model store first) or path
@@ -1309,7 +1309,7 @@ $$ LANGUAGE plpython3u IMMUTABLE PARALLEL UNSAFE SET search_path = pg_catalog, p
 
 -- >>> sql/functions/45-metrics.sql
 ------------------------------------------------------------------------------------------
--- Metrics with scikit-learn (api.md §3). Pure functions of their arguments.
+-- Metrics with scikit-learn. Pure functions of their arguments.
 ------------------------------------------------------------------------------------------
 CREATE FUNCTION pgml.sklearn_f1_score(
     ground_truth REAL[], -- the true labels
@@ -1345,7 +1345,7 @@ return GD["pgml_api"].sklearn_classification_metrics(ground_truth=ground_truth, 
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/50-datasets.sql
 ------------------------------------------------------------------------------------------
--- load_dataset (api.md §11): a builtin toy dataset (breast_cancer, diabetes, digits, iris,
+-- load_dataset: a builtin toy dataset (breast_cancer, diabetes, digits, iris,
 -- linnerud, wine) or a Hugging Face dataset into table pgml."<source>", replacing it.
 -- Every other shim pins search_path to pg_catalog, pg_temp, so no role's objects can capture a
 -- call. train, train_joint, snapshot, tune and load_dataset keep the caller's: a relation name
@@ -1362,7 +1362,7 @@ return GD["pgml_api"].load_dataset(source=source, subset=subset, limit=limit, kw
 $$ LANGUAGE plpython3u VOLATILE;
 -- >>> sql/functions/55-deploy.sql
 ------------------------------------------------------------------------------------------
--- deploy (api.md §9): make a model its project's live model (a pgml.deployments row).
+-- deploy: make a model its project's live model (a pgml.deployments row).
 ------------------------------------------------------------------------------------------
 CREATE FUNCTION pgml.deploy(
     model_id BIGINT -- the pgml.models id to deploy (strategy specific)
@@ -1371,7 +1371,7 @@ if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
 return GD["pgml_api"].deploy_model(model_id=model_id)
 $$ LANGUAGE plpython3u VOLATILE STRICT SET search_path = pg_catalog, pg_temp;
 
--- (+) strategy defaults to best_score (api.md §4), so deploy('p') reaches this form.
+-- (+) strategy defaults to best_score, so deploy('p') reaches this form.
 CREATE FUNCTION pgml.deploy(
     project_name TEXT,                           -- the project whose live model changes
     strategy pgml.strategy DEFAULT 'best_score', -- best_score, most_recent or rollback
@@ -1382,7 +1382,7 @@ return GD["pgml_api"].deploy(project_name=project_name, strategy=strategy, algor
 $$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/60-train.sql
 ------------------------------------------------------------------------------------------
--- train / train_joint (api.md §7): fit on a table or view, record the model in the catalog,
+-- train / train_joint: fit on a table or view, record the model in the catalog,
 -- deploy it when it beats the deployed one. Runs in the caller's transaction: an ERROR
 -- leaves the catalog as it was.
 -- Every other shim pins search_path to pg_catalog, pg_temp, so no role's objects can capture a
@@ -1441,7 +1441,7 @@ $$ LANGUAGE plpython3u VOLATILE;
 
 
 ------------------------------------------------------------------------------------------
--- snapshot (api.md §3): a materialized copy of a relation for later use (pgml.snapshot_<id>),
+-- snapshot: a materialized copy of a relation for later use (pgml.snapshot_<id>),
 -- its columns analysed as train does: statistics and the preprocessors in pgml.snapshots.
 ------------------------------------------------------------------------------------------
 CREATE FUNCTION pgml.snapshot(
@@ -1456,7 +1456,7 @@ return GD["pgml_api"].snapshot(relation_name, y_column_name, test_size, test_sam
 $$ LANGUAGE plpython3u VOLATILE STRICT;
 -- >>> sql/functions/65-predict.sql
 ------------------------------------------------------------------------------------------
--- predict and friends (api.md §9), array forms: raw features, row-major. PARALLEL UNSAFE,
+-- predict and friends, array forms: raw features, row-major. PARALLEL UNSAFE,
 -- unlike PostgresML: they read the catalog, and PL/Python cannot query inside a parallel
 -- plan (every query is a subtransaction), so a parallel plan would fail. STABLE, unlike
 -- PostgresML's IMMUTABLE: the result depends on the deployment the statement's snapshot sees,
@@ -1498,7 +1498,7 @@ $do$;
 
 
 ------------------------------------------------------------------------------------------
--- predict, row form (api.md §9): a record of the snapshot's feature columns, in order,
+-- predict, row form: a record of the snapshot's feature columns, in order,
 -- preprocessed as in training. PL/Python cannot take ANYELEMENT (nor see a record's field
 -- types), so SQL/PL/pgSQL shims check the record and hand it over as JSON, which keeps the
 -- field order.
@@ -1542,7 +1542,7 @@ SELECT pgml._predict_row(NULL::TEXT, model_id, pgml._row_json($2))
 $$ LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/70-tune.sql
 ------------------------------------------------------------------------------------------
--- tune / generate (api.md §10): fine-tune a Hugging Face model on a table (LoRA adapters by
+-- tune / generate: fine-tune a Hugging Face model on a table (LoRA adapters by
 -- default), keep it in the catalog like a trained model, and generate with it. Runs in the
 -- caller's transaction: an ERROR or a cancel leaves the catalog as it was.
 -- Every other shim pins search_path to pg_catalog, pg_temp, so no role's objects can capture a
@@ -1594,7 +1594,7 @@ SELECT pgml._predict_row(project_name, NULL::BIGINT, pg_catalog.to_json("text"))
 $$ LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/75-views.sql
 ------------------------------------------------------------------------------------------
--- Catalog views (api.md §2). security_invoker: each role sees through them only the rows the
+-- Catalog views. security_invoker: each role sees through them only the rows the
 -- catalog's row-level security shows it. "Newest" is by id: a project's deployments get ids in
 -- commit order (deploys lock the project row), while created_at is a timestamp without time zone
 -- whose value depends on the session's TimeZone.

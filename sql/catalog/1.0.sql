@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- Catalog (api.md §1-§2): enums, projects, snapshots, models, deployments, files, logs.
+-- Catalog: enums, projects, snapshots, models, deployments, files, logs.
 -- PostgresML's client SDK inserts into projects and models itself: keep the column types.
 ------------------------------------------------------------------------------------------
 

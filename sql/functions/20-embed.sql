@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- Embeddings (api.md §6). IMMUTABLE so they can back GENERATED columns and indexes.
+-- Embeddings. IMMUTABLE so they can back GENERATED columns and indexes.
 -- The Python side returns each vector as REAL[] text ('%.9g' round-trips float32 exactly):
 -- PL/Python would otherwise repr() and re-parse every float, about 6% of a batch's time.
 ------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- Chunking with LangChain's text splitters (api.md §6).
+-- Chunking with LangChain's text splitters.
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml.chunk(
     splitter TEXT,             -- character, latex, markdown, nltk, python, recursive_character, spacy

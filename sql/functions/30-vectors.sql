@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- Vector math (api.md §3), for REAL[] and DOUBLE PRECISION[]: the result follows the input.
+-- Vector math, for REAL[] and DOUBLE PRECISION[]: the result follows the input.
 -- Generated in loops because every function exists once per element type.
 ------------------------------------------------------------------------------------------
 DO $do$

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- transform / transform_stream (api.md §3-§5): Hugging Face pipelines from SQL. The four
+-- transform / transform_stream: Hugging Face pipelines from SQL. The four
 -- overloads of each are PostgresML's: task TEXT or JSONB, inputs TEXT[] or chat JSONB[].
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml.transform(
@@ -47,7 +47,7 @@ return GD["pgml_api"].transform_chat(task=task, args=args[1], inputs=inputs, tas
 $$ LANGUAGE plpython3u IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- (+) BYTEA[] inputs: audio (WAV, FLAC, OGG ...) and image (PNG, JPEG ...) files for the audio
--- and vision pipelines. Calls that resolved before resolve the same way (api.md §4).
+-- and vision pipelines. Calls that resolved before resolve the same way.
 CREATE OR REPLACE FUNCTION pgml.transform(
     task JSONB,                               -- {"task": "automatic-speech-recognition", "model": ...}
     args JSONB DEFAULT '{}',                  -- kwargs of the pipeline call

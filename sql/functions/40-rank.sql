@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- rank and clear_gpu_cache (api.md §6).
+-- rank and clear_gpu_cache.
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml.rank(
     transformer TEXT,          -- a cross-encoder: hub name (model store first) or path

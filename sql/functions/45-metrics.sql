@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- Metrics with scikit-learn (api.md §3). Pure functions of their arguments.
+-- Metrics with scikit-learn. Pure functions of their arguments.
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml.sklearn_f1_score(
     ground_truth REAL[], -- the true labels

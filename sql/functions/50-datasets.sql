@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- load_dataset (api.md §11): a builtin toy dataset (breast_cancer, diabetes, digits, iris,
+-- load_dataset: a builtin toy dataset (breast_cancer, diabetes, digits, iris,
 -- linnerud, wine) or a Hugging Face dataset into table pgml."<source>", replacing it.
 -- Every other shim pins search_path to pg_catalog, pg_temp, so no role's objects can capture a
 -- call. train, train_joint, snapshot, tune and load_dataset keep the caller's: a relation name

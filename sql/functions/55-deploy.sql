@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- deploy (api.md §9): make a model its project's live model (a pgml.deployments row).
+-- deploy: make a model its project's live model (a pgml.deployments row).
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml.deploy(
     model_id BIGINT -- the pgml.models id to deploy (strategy specific)
@@ -8,7 +8,7 @@ CREATE OR REPLACE FUNCTION pgml.deploy(
 return GD["pgml_api"].deploy_model(model_id=model_id)
 $$ LANGUAGE plpython3u VOLATILE STRICT SET search_path = pg_catalog, pg_temp;
 
--- (+) strategy defaults to best_score (api.md §4), so deploy('p') reaches this form.
+-- (+) strategy defaults to best_score, so deploy('p') reaches this form.
 CREATE OR REPLACE FUNCTION pgml.deploy(
     project_name TEXT,                           -- the project whose live model changes
     strategy pgml.strategy DEFAULT 'best_score', -- best_score, most_recent or rollback

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- train / train_joint (api.md §7): fit on a table or view, record the model in the catalog,
+-- train / train_joint: fit on a table or view, record the model in the catalog,
 -- deploy it when it beats the deployed one. Runs in the caller's transaction: an ERROR
 -- leaves the catalog as it was.
 -- Every other shim pins search_path to pg_catalog, pg_temp, so no role's objects can capture a
@@ -58,7 +58,7 @@ $$ LANGUAGE plpython3u VOLATILE;
 
 
 ------------------------------------------------------------------------------------------
--- snapshot (api.md §3): a materialized copy of a relation for later use (pgml.snapshot_<id>),
+-- snapshot: a materialized copy of a relation for later use (pgml.snapshot_<id>),
 -- its columns analysed as train does: statistics and the preprocessors in pgml.snapshots.
 ------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pgml.snapshot(

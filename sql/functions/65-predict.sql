@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- predict and friends (api.md §9), array forms: raw features, row-major. PARALLEL UNSAFE,
+-- predict and friends, array forms: raw features, row-major. PARALLEL UNSAFE,
 -- unlike PostgresML: they read the catalog, and PL/Python cannot query inside a parallel
 -- plan (every query is a subtransaction), so a parallel plan would fail. STABLE, unlike
 -- PostgresML's IMMUTABLE: the result depends on the deployment the statement's snapshot sees,
@@ -41,7 +41,7 @@ $do$;
 
 
 ------------------------------------------------------------------------------------------
--- predict, row form (api.md §9): a record of the snapshot's feature columns, in order,
+-- predict, row form: a record of the snapshot's feature columns, in order,
 -- preprocessed as in training. PL/Python cannot take ANYELEMENT (nor see a record's field
 -- types), so SQL/PL/pgSQL shims check the record and hand it over as JSON, which keeps the
 -- field order.

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- tune / generate (api.md §10): fine-tune a Hugging Face model on a table (LoRA adapters by
+-- tune / generate: fine-tune a Hugging Face model on a table (LoRA adapters by
 -- default), keep it in the catalog like a trained model, and generate with it. Runs in the
 -- caller's transaction: an ERROR or a cancel leaves the catalog as it was.
 -- Every other shim pins search_path to pg_catalog, pg_temp, so no role's objects can capture a

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------------------
--- Catalog views (api.md §2). security_invoker: each role sees through them only the rows the
+-- Catalog views. security_invoker: each role sees through them only the rows the
 -- catalog's row-level security shows it. "Newest" is by id: a project's deployments get ids in
 -- commit order (deploys lock the project row), while created_at is a timestamp without time zone
 -- whose value depends on the session's TimeZone.

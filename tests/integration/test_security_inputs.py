@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from fixtures import tiny_models, tiny_pipelines as tiny
+from tests.conftest import STOPPED_PROMPTLY, assert_stopped_promptly
 
 ROLE = "secin_app"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -148,12 +149,13 @@ def attempt(conn, query, params=None):
 
 
 def assert_timeouts_work(server, conn):
-    """statement_timeout, lock_timeout and pg_cancel_backend still stop a statement within 1.5 s."""
+    """statement_timeout, lock_timeout and pg_cancel_backend still stop a statement (promptly: the
+    shared bound of tests/conftest.py; uncancelled, each would sleep a minute)."""
     conn.execute("SET statement_timeout = '1s'")
     started = time.monotonic()
     with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
-        conn.execute("SELECT pg_sleep(3)")
-    assert time.monotonic() - started < 1.5
+        conn.execute("SELECT pg_sleep(60)")
+    assert_stopped_promptly(started, after=1)
     conn.execute("RESET statement_timeout")
 
     with server.connect(autocommit=False) as holder:
@@ -162,7 +164,7 @@ def assert_timeouts_work(server, conn):
         started = time.monotonic()
         with pytest.raises(psycopg.errors.LockNotAvailable):
             conn.execute("SELECT * FROM public.secin_lock")
-        assert time.monotonic() - started < 1.5
+        assert_stopped_promptly(started, after=0.5)
         conn.execute("RESET lock_timeout")
         holder.rollback()
 
@@ -172,9 +174,9 @@ def assert_timeouts_work(server, conn):
         timer.start()
         started = time.monotonic()
         with pytest.raises(psycopg.errors.QueryCanceled, match="user request"):
-            conn.execute("SELECT pg_sleep(3)")
+            conn.execute("SELECT pg_sleep(60)")
         timer.join()
-    assert time.monotonic() - started < 1.5
+    assert_stopped_promptly(started)
 
 
 def task(**options):
@@ -307,9 +309,9 @@ def test_handlers_that_allowed_code_replaces_are_put_back(server, admin_store, m
         timer.start()
         started = time.monotonic()
         with pytest.raises(psycopg.OperationalError):
-            conn.execute("SELECT pg_sleep(3)")
+            conn.execute("SELECT pg_sleep(60)")
         timer.join()
-    assert time.monotonic() - started < 1.5
+    assert_stopped_promptly(started)
 
 
 # ---- 3. files on the server --------------------------------------------------------------
@@ -402,7 +404,8 @@ def test_the_issue_regex_finishes_at_once(app):
         started = time.monotonic()
         rows = conn.execute("SELECT * FROM pgml.chunk('recursive_character', repeat('a', 40) || 'b', "
                             "'{\"separators\": [\"(a+)+$\"], \"is_separator_regex\": true}')").fetchall()
-        assert rows == [(1, "a" * 40 + "b")] and time.monotonic() - started < 1.0
+        assert rows == [(1, "a" * 40 + "b")]
+        assert_stopped_promptly(started, what="a regex that must not backtrack")
 
 
 def test_a_backtracking_separator_stops_on_statement_timeout_and_by_itself(app):
@@ -412,11 +415,12 @@ def test_a_backtracking_separator_stops_on_statement_timeout_and_by_itself(app):
         started = time.monotonic()
         with pytest.raises(psycopg.errors.QueryCanceled):
             conn.execute("SELECT * FROM pgml.chunk('recursive_character', repeat('a', 40) || 'b', %s)", (CATASTROPHIC,))
-        assert time.monotonic() - started < 1.5
+        assert_stopped_promptly(started)
         conn.execute("RESET statement_timeout")
         started = time.monotonic()
         error = attempt(conn, "SELECT * FROM pgml.chunk('recursive_character', repeat('a', 40) || 'b', %s)", (CATASTROPHIC,))
-        assert error.sqlstate == "54001" and error.diag.message_hint and time.monotonic() - started < 1.5
+        assert error.sqlstate == "54001" and error.diag.message_hint
+        assert_stopped_promptly(started, what="the time-limited regex")
 
 
 def test_a_backtracking_separator_stops_on_pg_terminate_backend(server, app):
@@ -429,7 +433,7 @@ def test_a_backtracking_separator_stops_on_pg_terminate_backend(server, app):
         with pytest.raises(psycopg.OperationalError):
             conn.execute("SELECT * FROM pgml.chunk('recursive_character', repeat('a', 40) || 'b', %s)", (CATASTROPHIC,))
         timer.join()
-        assert time.monotonic() - started < 1.5
+        assert_stopped_promptly(started)
 
 
 @pytest.mark.parametrize("splitter,kwargs", [
@@ -477,7 +481,8 @@ def test_hub_retries_stop_on_statement_timeout(online, query, params):
     elapsed = time.monotonic() - started
     online.execute("RESET statement_timeout")
     # 57014 here; where the hub answers, the model is simply not found (42704), also at once
-    assert error.sqlstate in ("57014", "42704") and elapsed < 2.0, (error, elapsed)
+    assert error.sqlstate in ("57014", "42704"), error
+    assert elapsed - 1 < STOPPED_PROMPTLY, elapsed  # uncancelled: 23 s of retries
 
 
 def test_hub_retries_stop_on_pg_cancel_backend(server, online):
@@ -488,7 +493,8 @@ def test_hub_retries_stop_on_pg_cancel_backend(server, online):
         started = time.monotonic()
         error = attempt(online, "SELECT * FROM pgml.rank('hub-org/cross', 'q', ARRAY['a'])")
         timer.join()
-    assert error.sqlstate in ("57014", "42704") and time.monotonic() - started < 2.0, error
+    assert error.sqlstate in ("57014", "42704"), error
+    assert_stopped_promptly(started, after=1)
 
 
 # ---- 5. the minor cases ------------------------------------------------------------------
