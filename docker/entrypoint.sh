@@ -10,7 +10,7 @@
 #   Every start: $PGDATA/pgml.conf (included by postgresql.conf) written from PGML_MODEL_STORE and
 #   PGML_OFFLINE; then the server in the foreground (exec). Each POSTGRES_* variable may instead be
 #   read from a file named by POSTGRES_*_FILE (Docker secrets).
-# `docker run pgml:1.1 -c name=value` passes server options; any other command runs as given.
+# `docker run pgml:1.3 -c name=value` passes server options; any other command runs as given.
 set -Eeuo pipefail
 
 PGDATA=${PGDATA:-/var/lib/postgresql/data}

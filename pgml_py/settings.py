@@ -82,7 +82,8 @@ def definitions():
         rows.append((name, "string" if kind in ("list", "real") else kind, default, description, name in SUPERUSER_ONLY))
     return rows
 
-# The default model store, baked into the SQL at install time (PGML_MODEL_STORE).
+# The default model store: make install writes PGML_MODEL_STORE into the bootstrap, whose boot()
+# passes it to api.startup, which puts it here.
 install_defaults = {"pgml.model_store": "/var/lib/pgml/models"}
 
 
@@ -114,9 +115,10 @@ def parse(name, raw):
         # an int setting whose default is 0 takes 0 (= automatic); the others start at 1
         if value is not None and value >= (0 if default == 0 else 1):
             return value
+    expected = {"bool": "on or off", "int": "an integer >= %d" % (0 if default == 0 else 1),
+                "real": "a number above 0 and at most 1"}[kind]
     raise errors.InvalidParameter(
-        'setting %s must be %s. Got "%s" instead.'
-        % (name, {"bool": "on or off", "int": "an integer >= 1", "real": "a number above 0 and at most 1"}[kind], raw),
+        'setting %s must be %s. Got "%s" instead.' % (name, expected, raw),
         hint="SET %s TO a valid value, or RESET it." % name)
 
 

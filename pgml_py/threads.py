@@ -18,8 +18,6 @@ import tempfile
 
 from . import workdirs
 
-AUTOMATIC = 0
-
 
 def decide(setting, cores, busy_others):
     """Threads for one call: the explicit setting, else the cores not busy with other pgml
