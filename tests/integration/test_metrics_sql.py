@@ -130,7 +130,7 @@ def test_named_arguments(shared_conn):
         assert value is not None
 
 
-def test_strict_immutable_parallel_safe(shared_conn):
+def test_strict_immutable_parallel_unsafe(shared_conn):
     rows = shared_conn.execute(
         "SELECT proname, provolatile, proparallel, proisstrict, pg_get_function_identity_arguments(oid) "
         "FROM pg_proc WHERE pronamespace = 'pgml'::regnamespace AND proname LIKE 'sklearn\\_%%' "
@@ -140,7 +140,7 @@ def test_strict_immutable_parallel_safe(shared_conn):
         ("sklearn_f1_score", "ground_truth real[], y_hat real[]"),
         ("sklearn_r2_score", "ground_truth real[], y_hat real[]"),
         ("sklearn_regression_metrics", "ground_truth real[], y_hat real[]")]
-    assert all(r[1:4] == ("i", "s", True) for r in rows), rows
+    assert all(r[1:4] == ("i", "u", True) for r in rows), rows  # PostgresML: PARALLEL SAFE
     assert call(shared_conn, "pgml.sklearn_r2_score(NULL, ARRAY[1]::real[])")[0] is None
 
 

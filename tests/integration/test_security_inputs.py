@@ -545,12 +545,17 @@ def tuned(server, app):
     yield model_id, files
 
 
-def replace_file(app, model_id, path, data):
-    """What ROLE may do to its own model's rows in pgml.files: replace a file by one part."""
-    with app() as admin:
+def replace_file(server, app, model_id, path, data):
+    """Replaces a file of ROLE's model by one part. ROLE itself may not (1.3: only pgml's writers
+    write pgml.files); a superuser may, with the digest the load checks, which is how a bad file
+    could still arrive (a restore, a DBA's hand): what pgml loads from it must stay data."""
+    with app() as role:
+        denied = attempt(role, "DELETE FROM pgml.files WHERE model_id = %d" % model_id)
+        assert denied.sqlstate == "42501", denied
+    with server.connect() as admin:
         admin.execute("DELETE FROM pgml.files WHERE model_id = %s AND path = %s", (model_id, path))
-        admin.execute("INSERT INTO pgml.files (model_id, path, part, data) VALUES (%s, %s, 0, %s)",
-                      (model_id, path, data))
+        admin.execute("INSERT INTO pgml.files (model_id, path, part, data, digest) "
+                      "VALUES (%s, %s, 0, %s, sha256(%s))", (model_id, path, data, data))
 
 
 def test_a_stored_trust_flag_or_base_model_runs_no_code(server, app, admin_store, tuned, markers):
@@ -561,7 +566,7 @@ def test_a_stored_trust_flag_or_base_model_runs_no_code(server, app, admin_store
     meta = json.loads(files["pgml_tune.json"])
     meta.update(base_model=CUSTOM, load={"tokenizer_args": {"trust_remote_code": True},
                                          "config_kwargs": {"trust_remote_code": True}})
-    replace_file(app, model_id, "pgml_tune.json", json.dumps(meta).encode())
+    replace_file(server, app, model_id, "pgml_tune.json", json.dumps(meta).encode())
     try:
         conn = admin_store
         conn.execute("SET pgml.huggingface_trust_remote_code = on")
@@ -570,13 +575,13 @@ def test_a_stored_trust_flag_or_base_model_runs_no_code(server, app, admin_store
         assert list(markers.iterdir()) == []
         assert_timeouts_work(server, conn)
     finally:
-        replace_file(app, model_id, "pgml_tune.json", files["pgml_tune.json"])
+        replace_file(server, app, model_id, "pgml_tune.json", files["pgml_tune.json"])
 
 
 def test_a_pickle_in_place_of_tuned_weights_is_data_corrupted(server, app, tuned):
     model_id, files = tuned
     weights = next(path for path in files if path.endswith(".safetensors"))
-    replace_file(app, model_id, weights, pickle.dumps({"weight": [1.0, 2.0]}))
+    replace_file(server, app, model_id, weights, pickle.dumps({"weight": [1.0, 2.0]}))
     try:
         with app() as conn:
             for query in ("SELECT pgml.predict('secin_tuned', 'the cat is good'::text)",
@@ -585,7 +590,7 @@ def test_a_pickle_in_place_of_tuned_weights_is_data_corrupted(server, app, tuned
                 error = attempt(conn, query)
                 assert error.sqlstate == "XX001" and error.diag.message_hint, error
     finally:
-        replace_file(app, model_id, weights, files[weights])
+        replace_file(server, app, model_id, weights, files[weights])
     with app() as conn:  # the original files restore
         assert conn.execute("SELECT pgml.predict('secin_tuned', 'the cat is good'::text)").fetchone()[0] in (0.0, 1.0)
 
