@@ -15,7 +15,8 @@ Variants (each server variant in its own connection, at the server's default set
   per-row raw / pgml   encode(text) per text vs SELECT pgml.embed(model, body) FROM t (R rows)
   N conns <threads>    N connections embedding at once (default backend), pgml.omp_num_threads
                        0 (automatic), 1 or 2: total texts/s; ratio to the best fixed count
-texts/s is the median of --rounds runs; "ratio" is texts/s over raw torch's (for "N conns" rows:
+texts/s is the median of --rounds runs ("best": the fastest round, which other load on a shared
+machine disturbs least); "ratio" is texts/s over raw torch's (for "N conns" rows:
 over the best fixed thread count at that N); cosine is to raw torch's vectors; load is the first
 call of a fresh connection (model load, no export: make install made the files); RSS is the
 server backend's after the runs. Goals (issue 15): pgml batch >= 2.0x, int8 >= 3x, pgml batch
@@ -281,8 +282,8 @@ def main():
     # -- the table
     by_name = {v.name: v for v in variants}
     print()
-    print("%-22s %7s %9s %7s %21s %7s %8s" % ("variant", "threads", "texts/s", "ratio", "cosine min / mean",
-                                              "load s", "RSS MB"))
+    print("%-22s %7s %9s %7s %21s %7s %8s %9s %7s" % ("variant", "threads", "texts/s", "ratio", "cosine min / mean",
+                                                      "load s", "RSS MB", "best t/s", "best r"))
     for v in variants:
         if v.ratio_to is None:  # concurrent: the best fixed thread count at this N
             best = max(w.rate for w in variants if w.name == v.name and w.threads != "auto")
@@ -292,9 +293,10 @@ def main():
         ref = raw.vectors if v.name != "per-row pgml" else by_name["per-row raw"].vectors
         cos = "%.7f / %.7f" % cos_stats(v.vectors, ref) if v.vectors is not None and v is not raw \
             and v.name != "per-row raw" else "-"
-        print("%-22s %7s %9.1f %7.3f %21s %7s %8s" % (
+        best_ratio = max(v.rates) / (max(by_name[v.ratio_to].rates) if v.ratio_to else best)
+        print("%-22s %7s %9.1f %7.3f %21s %7s %8s %9.1f %7.3f" % (
             v.name, v.threads, v.rate, ratio, cos, "%.2f" % v.load if v.load is not None else "-",
-            "%.0f" % v.rss if v.rss else "-"))
+            "%.0f" % v.rss if v.rss else "-", max(v.rates), best_ratio))
     print()
     print("texts/s: median of %d interleaved rounds (%s); ratio: to raw torch (per-row pgml: to per-row raw; "
           "N conns: to the best fixed thread count at that N). Total %.0f s." % (

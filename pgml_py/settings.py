@@ -23,7 +23,8 @@ SETTINGS = {
     "pgml.huggingface_trust_remote_code_whitelist": ("list", [], "models allowed remote code; empty = all"),
     "pgml.omp_num_threads": ("int", 0, "threads per call for torch, ONNX Runtime, OpenVINO and the ML libraries; "
                                        "0 = automatic (the cores no other pgml call is using)"),
-    "pgml.embed_backend": ("string", "auto", "auto, torch, onnx, openvino: pgml.embed's runtime when kwargs name none"),
+    "pgml.embed_backend": ("string", "auto", "auto (the fastest, measured per model and CPU), torch, onnx, openvino: "
+                                            "pgml.embed's runtime when kwargs name none"),
     "pgml.embed_min_cosine": ("real", 0.9999, "auto picks the fastest embedding runtime whose vectors agree with "
                                               "torch fp32 at least this cosine (0 < x <= 1)"),
     "pgml.predict_fast_path": ("bool", True, "one-row predict through XGBoost's and LightGBM's C APIs (with the "

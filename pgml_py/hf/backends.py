@@ -371,19 +371,20 @@ def use_runtime(encoder, name, path, backend, quantize, settings, notice):
     """Runs the transformer on the exported (backend, quantize) file, made now if missing, once
     its vectors match torch's on PROBE (fp32); returns None, or why it stays on torch."""
     hf = transformer_model(encoder)
-    setting = settings.omp_num_threads
+    setting, original = settings.omp_num_threads, hf.forward
     try:
         with threads.busy().hold():
             threads.set_torch_threads(threads.for_call(setting))
             reference = encoder.encode(PROBE, show_progress_bar=False)
             file = ensure(encoder, name, path, backend, quantize, settings.model_store, notice)
             run = runner(file, backend, quantize)
-            original = hf.forward
             hf.forward = runtime_forward(run, setting)
             cosine = cosine_min(encoder.encode(PROBE, show_progress_bar=False), reference)
     except errors.PgmlError:
+        hf.forward = original
         raise
     except Exception as e:
+        hf.forward = original  # torch runs on, not a half-installed runtime
         return "the export failed (%s)" % failure(e)
     if quantize is None and cosine < MIN_COSINE:
         hf.forward = original

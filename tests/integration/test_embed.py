@@ -28,18 +28,28 @@ def tiny_store(public_dir):
     return store
 
 
+def assert_same_vectors(got, expected):
+    """The default backend (auto: the fastest runtime measured on this CPU, docs/embedding.md)
+    gives sentence-transformers' vectors to a cosine of 0.9999 (pgml.embed_min_cosine); on a CPU
+    where that is bf16 they differ from torch's in the 4th decimal."""
+    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    assert got.shape == expected.shape
+    assert cosines(got, expected).min() >= 0.9999
+    np.testing.assert_allclose(got, expected, atol=5e-3)
+
+
 def test_single_text_equals_sentence_transformers(shared_conn, minilm):
     row = shared_conn.execute("SELECT pgml.embed(%s, %s), pg_typeof(pgml.embed(%s, %s))::text",
                               (MINILM, TEXTS[0], MINILM, TEXTS[0])).fetchone()
     assert row[1] == "real[]"
     assert len(row[0]) == 384
-    np.testing.assert_allclose(row[0], minilm.encode(TEXTS[0]), atol=1e-5)
+    assert_same_vectors([row[0]], [minilm.encode(TEXTS[0])])
 
 
 def test_batch_in_input_order(shared_conn, minilm):
     rows = [r[0] for r in shared_conn.execute("SELECT pgml.embed(%s, %s::text[])", (MINILM, TEXTS))]
     assert len(rows) == len(TEXTS)
-    np.testing.assert_allclose(np.array(rows), minilm.encode(TEXTS), atol=1e-5)
+    assert_same_vectors(rows, minilm.encode(TEXTS))
 
 
 def test_named_arguments_as_the_sdk_sends_them(shared_conn):
@@ -54,7 +64,7 @@ def test_normalize_embeddings_kwarg(shared_conn, minilm):
     vec = shared_conn.execute("SELECT pgml.embed(%s, %s, '{\"normalize_embeddings\": true, \"batch_size\": 2}')",
                               (MINILM, TEXTS[1])).fetchone()[0]
     assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-5)
-    np.testing.assert_allclose(vec, minilm.encode(TEXTS[1], normalize_embeddings=True), atol=1e-5)
+    assert_same_vectors([vec], [minilm.encode(TEXTS[1], normalize_embeddings=True)])
 
 
 def test_casts_to_pgvector(shared_conn):
@@ -105,7 +115,7 @@ def test_model_store_finds_a_saved_model_by_hub_name(server, tiny_store):
         c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(tiny_store)))
         rows = [r[0] for r in c.execute("SELECT pgml.embed('tiny-org/tiny-bert', %s::text[])", (TEXTS,))]
         truncated = c.execute("SELECT pgml.embed('tiny-org/tiny-bert', 'x', '{\"truncate_dim\": 8}')").fetchone()[0]
-    np.testing.assert_allclose(np.array(rows), expected, atol=1e-5)
+    assert_same_vectors(rows, expected)
     assert len(truncated) == 8
 
 

@@ -16,7 +16,8 @@ def record(cpu=XEON, **rates):
     for name, (rate, cosine) in rates.items():
         backend, _, quantize = name.partition("_")
         rows.append({"backend": backend, "quantize": quantize or None, "texts_per_s": rate, "cosine_min": cosine})
-    return {"format": embed_choice.FORMAT, "model": "m", "cpu": cpu, "threads": 2, "candidates": rows}
+    return {"format": embed_choice.FORMAT, "model": "m", "cpu": cpu, "threads": 2, "candidates": rows,
+            "measured_at": "2026-12-07T18:00:00Z"}
 
 
 def test_the_fastest_that_agrees_with_torch_wins():
@@ -88,3 +89,16 @@ def test_min_cosine_setting():
     assert settings.CHECKS["pgml.embed_min_cosine"]("0.99") is None
     row = next(r for r in settings.definitions() if r[0] == "pgml.embed_min_cosine")
     assert row[1:3] == ("string", "0.9999")
+
+
+def test_choices_lists_stored_measurements_with_the_current_rule(tmp_path):
+    directory = tmp_path / backends.INSTALL_DIR / "m-123"
+    embed_choice.write(str(directory), record(torch=(800, 1.0), openvino_bf16=(1680, 0.99997)))
+    rows = [r for r in backends.choices(str(tmp_path), 0.9999) if r[7].startswith(str(tmp_path))]
+    assert len(rows) == 1
+    model, chosen, reason, candidates, cpu_model, this_cpu, measured_at, path = rows[0]
+    assert (model, chosen, cpu_model, path) == ("m", "openvino bf16", XEON["model"], str(directory / "choice.json"))
+    assert json.loads(candidates)[0]["backend"] in ("torch", "openvino") and "2.10x torch" in reason
+    assert this_cpu == (embed_choice.cpu() == XEON)
+    strict = [r for r in backends.choices(str(tmp_path), 0.99999) if r[7].startswith(str(tmp_path))]
+    assert strict[0][1] == "torch"
