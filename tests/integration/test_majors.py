@@ -102,11 +102,12 @@ def test_prepared_predict_follows_a_deploy(trained):
     trained.execute("SELECT * FROM pgml.train('majors_diabetes', algorithm => 'lasso', hyperparams => '{\"alpha\": 1000}')")
     trained.execute("SELECT * FROM pgml.deploy('majors_diabetes', 'most_recent', 'linear')")
     trained.execute("PREPARE majors_p(real[]) AS SELECT pgml.predict('majors_diabetes', $1)")
-    row = [0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, 0.0, 0.02, -0.02]
-    linear = [trained.execute("EXECUTE majors_p(%s::real[])", (row,)).fetchone()[0] for _ in range(7)]
+    # EXECUTE takes no bind parameters: the row is a literal
+    execute = "EXECUTE majors_p('{0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, 0.0, 0.02, -0.02}'::real[])"
+    linear = [trained.execute(execute).fetchone()[0] for _ in range(7)]
     assert len(set(linear)) == 1
     trained.execute("SELECT * FROM pgml.deploy('majors_diabetes', 'most_recent', 'lasso')")
-    lasso = trained.execute("EXECUTE majors_p(%s::real[])", (row,)).fetchone()[0]
+    lasso = trained.execute(execute).fetchone()[0]
     trained.execute("DEALLOCATE majors_p")
     assert lasso != linear[0]  # alpha 1000 predicts the mean: not the linear model's value
 
