@@ -1,6 +1,6 @@
 # The container image (docker/Dockerfile), built with podman; included by the Makefile.
-#   make image        pgml:1.2-pg17, pgml:1.2 and pgml:latest: PostgreSQL 17 on Debian 13 trixie
-#   make image IMAGE_DEBIAN=bookworm   pgml:1.2-pg15: PostgreSQL 15 on Debian 12
+#   make image        pgml:1.3-pg17, pgml:1.3 and pgml:latest: PostgreSQL 17 on Debian 13 trixie
+#   make image IMAGE_DEBIAN=bookworm   pgml:1.3-pg15: PostgreSQL 15 on Debian 12
 #   make test-image   the build through its test stage (the server in the build runs demo/demo.sql
 #                     and pgml.embed), then the same tags
 # The base is a local debootstrapped $(IMAGE_DEBIAN) (docker/make-base.sh, made once and reused) unless
@@ -10,7 +10,7 @@
 
 PODMAN     ?= podman
 IMAGE_NAME ?= pgml
-IMAGE_TAG  ?= 1.2
+IMAGE_TAG  ?= 1.3
 # The Debian release and its own PostgreSQL major; the default is the newest.
 IMAGE_DEBIAN ?= trixie
 IMAGE_PG_MAJOR = $(if $(filter bookworm,$(IMAGE_DEBIAN)),15,$(if $(filter trixie,$(IMAGE_DEBIAN)),17,$(error IMAGE_DEBIAN is trixie or bookworm)))
