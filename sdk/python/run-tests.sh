@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs the SDK's tests against a throwaway pgml server (scripts/pgml-server.sh) on
+# PGML_TEST_PORT: our own tests (sdk/python/tests) and PostgresML SDK 1.1.1's own test.py and
+# stress_test.py run unchanged with this package imported as `pgml` (tests/official.py).
+#
+#   bash sdk/python/run-tests.sh [ours|official|all] [pytest args...]
+#
+# Needs the extension installed (make install). Uses sdk/python/.venv (made here) for the SDK.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+WHAT=${1:-all}; shift || true
+PORT=${PGML_TEST_PORT:-15433}
+RUN_DIR=${PGML_SDK_RUN_DIR:-/var/tmp/pgml-sdk-test-$PORT}
+STORE=$RUN_DIR-models
+PYTHON=${PGML_SDK_PYTHON:-/usr/bin/python3}
+VENV=${PGML_SDK_VENV:-$HERE/.venv}
+
+if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$HERE/pyproject.toml" "$VENV/.pyproject"; then
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$HERE[test]" 2>&1 | grep -v "is ignored" >&2 || true
+    cp "$HERE/pyproject.toml" "$VENV/.pyproject"
+fi
+
+server() { PGML_PORT=$PORT PGML_RUN_DIR=$RUN_DIR bash "$ROOT/scripts/pgml-server.sh" "$@"; }
+server stop >/dev/null 2>&1 || true
+rm -rf "$RUN_DIR"
+ADMIN_URL=$(server start | tail -1)
+trap 'server stop >/dev/null 2>&1 || true' EXIT
+APP_URL=$(/var/lib/pgml/venv/bin/python "$HERE/tests/setup_server.py" "$ADMIN_URL" "$STORE" | tail -1)
+export PGML_SDK_ADMIN_URL=$ADMIN_URL PGML_DATABASE_URL=$APP_URL HF_HUB_OFFLINE=1
+
+rc=0
+if [ "$WHAT" = ours ] || [ "$WHAT" = all ]; then
+    (cd "$HERE" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests "$@") || rc=$?
+fi
+if [ "$WHAT" = official ] || [ "$WHAT" = all ]; then
+    "$VENV/bin/python" "$HERE/tests/official.py" "$@" || rc=$?
+fi
+exit $rc
