@@ -5,7 +5,9 @@
 #
 #   bash sdk/python/run-tests.sh [ours|official|all] [pytest args...]
 #
-# Needs the extension installed (make install). Uses sdk/python/.venv (made here) for the SDK.
+# Needs the extension installed (make install). Uses sdk/python/.venv (made here) for the SDK;
+# PGML_SDK_PYTHON picks the interpreter (e.g. python3.13) and PGML_SDK_VENV the venv's place.
+# With PGML_SDK_ADMIN_URL (a superuser URL) it uses that server instead of starting one.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -24,10 +26,14 @@ if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$HERE/pyproject.toml" "$VENV/.pyproj
 fi
 
 server() { PGML_PORT=$PORT PGML_RUN_DIR=$RUN_DIR bash "$ROOT/scripts/pgml-server.sh" "$@"; }
-server stop >/dev/null 2>&1 || true
-rm -rf "$RUN_DIR"
-ADMIN_URL=$(server start | tail -1)
-trap 'server stop >/dev/null 2>&1 || true' EXIT
+if [ -n "${PGML_SDK_ADMIN_URL:-}" ]; then
+    ADMIN_URL=$PGML_SDK_ADMIN_URL   # a server someone else started (tests/integration/test_sdk_ours.py)
+else
+    server stop >/dev/null 2>&1 || true
+    rm -rf "$RUN_DIR"
+    ADMIN_URL=$(server start | tail -1)
+    trap 'server stop >/dev/null 2>&1 || true' EXIT
+fi
 APP_URL=$(/var/lib/pgml/venv/bin/python "$HERE/tests/setup_server.py" "$ADMIN_URL" "$STORE" | tail -1)
 export PGML_SDK_ADMIN_URL=$ADMIN_URL PGML_DATABASE_URL=$APP_URL HF_HUB_OFFLINE=1
 

@@ -371,10 +371,12 @@ class Collection:
         db = await self._db()
         async with db.transaction() as conn:
             await conn.execute(_sql.ARCHIVE_COLLECTION, (archive, self.name))
-            for p in pipelines:
-                await conn.execute(_sql.RENAME_SCHEMA.format(old=Identifier("%s_%s" % (self.name, p.name)),
-                                                             new=Identifier("%s_%s" % (archive, p.name))))
-            await conn.execute(_sql.RENAME_SCHEMA.format(old=Identifier(self.name), new=Identifier(archive)))
+            rename = not await db.has_schema_function(conn) or \
+                (await (await conn.execute(_sql.CAN_CREATE_SCHEMAS)).fetchone())[0]
+            if not rename:  # the archive's own project, which pgml.create_collection_schema checks
+                await conn.execute(_sql.UPSERT_PROJECT, (archive,))
+            for p in [None] + [p.name for p in pipelines]:
+                await _move_schema(conn, db, self.name, archive, p, rename)
         self._id = self._project_id = None
         self._pipelines.clear()
 
@@ -408,6 +410,20 @@ class Collection:
                     batch = []
         if batch:
             await self.upsert_documents(batch)
+
+
+async def _move_schema(conn, db, collection, archive, pipeline, rename):
+    """Renames a collection's (or pipeline's) schema for archive(); a role without CREATE on the
+    database moves the tables into a schema made by pgml.create_collection_schema instead."""
+    old = collection if pipeline is None else "%s_%s" % (collection, pipeline)
+    new = archive if pipeline is None else "%s_%s" % (archive, pipeline)
+    if rename:
+        await conn.execute(_sql.RENAME_SCHEMA.format(old=Identifier(old), new=Identifier(new)))
+        return
+    await db.ensure_schema(conn, archive, pipeline)
+    for (table,) in await (await conn.execute(_sql.SCHEMA_TABLES, (old,))).fetchall():
+        await conn.execute(_sql.MOVE_TABLE.format(table=Identifier(old, table), schema=Identifier(new)))
+    await conn.execute(_sql.DROP_EMPTY_SCHEMA.format(schema=Identifier(old)))
 
 
 def _int_literal(value):

@@ -3,27 +3,38 @@
 of real English prose found on this machine, Python's own documentation strings.
 PGML_SDK_STRESS_ROWS rows (default 1000: the test uploads only full batches of 1000)."""
 import os
+import sys
 import pkgutil
 import importlib
 import warnings
 
 
+SKIP = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "pydoc_data", "lib2to3", "ensurepip", "venv", "idle"}
+
+
 def _paragraphs():
     seen = set()
-    for info in sorted(pkgutil.iter_modules(), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name in ("antigravity", "this", "idlelib", "tkinter", "turtle"):
+    names = getattr(sys, "stdlib_module_names", None) or [m.name for m in pkgutil.iter_modules()]
+    for module_name in sorted(names):
+        if module_name.startswith("_") or module_name in SKIP:
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                module = importlib.import_module(info.name)
+                module = importlib.import_module(module_name)
         except Exception:
             continue
         for name, obj in sorted(vars(module).items()):
-            doc = getattr(obj, "__doc__", None) if not name.startswith("_") else None
-            if isinstance(doc, str) and len(doc) > 80 and doc not in seen:
-                seen.add(doc)
-                yield "%s.%s" % (info.name, name), doc.strip()
+            if name.startswith("_"):
+                continue
+            members = [(name, obj)]
+            if isinstance(obj, type) and obj.__module__ == module.__name__:
+                members += [(name + "." + n, o) for n, o in sorted(vars(obj).items()) if not n.startswith("_")]
+            for title, member in members:
+                doc = getattr(member, "__doc__", None)
+                if isinstance(doc, str) and len(doc) > 80 and doc not in seen:
+                    seen.add(doc)
+                    yield "%s.%s" % (module_name, title), doc.strip()
 
 
 def load_dataset(path, name=None, split=None, trust_remote_code=False, **kwargs):

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""The client SDKs side by side on one server: PostgresML's official SDK (PyPI pgml 1.1.1,
+.venv-sdk) and ours (sdk/python, its .venv), each in its own process, one after the other:
+
+    .venv-test/bin/python bench/sdk.py [--docs 300,5000] [--queries 20] [--url URL] [--rounds 1]
+
+For each document count: a new collection with the stress test's pipeline (recursive_character
+splitter, all-MiniLM-L6-v2 semantic search, english full text search) is added, then the
+documents are upserted with batch_size 100 (the SDKs' default) and timed; then --queries vector
+searches and hybrid searches (semantic + full text, limit 5) are timed one by one, after one
+warm-up each, and their median reported. Documents are Python's own docstrings (real prose,
+~360 characters, about one or two chunks each), repeated with a suffix past ~2,300.
+Goal (issue 24): upload >= 5x faster than the official SDK, searches no slower.
+
+Without --url a server is started with scripts/pgml-server.sh on $PGML_PORT (default 15601).
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER = ROOT / "scripts" / "pgml-server.sh"
+OFFLINE = ROOT / "sdk" / "python" / "tests" / "offline"
+SCHEMA = {"text": {"splitter": {"model": "recursive_character"},
+                   "semantic_search": {"model": "sentence-transformers/all-MiniLM-L6-v2"},
+                   "full_text_search": {"configuration": "english"}}}
+QUERIES = ["How do I read a file line by line?", "parse command line arguments", "what is a thread lock",
+           "compress data with gzip", "send an email message", "format a date as a string",
+           "random numbers from a distribution", "regular expression matching", "open a network socket",
+           "serialize objects to JSON", "copy a directory tree", "decimal arithmetic precision",
+           "iterate over permutations", "compute a hash digest", "temporary files and directories",
+           "logging to a file", "run a subprocess and read its output", "sort a list by key",
+           "context managers and the with statement", "unicode normalization", "measure elapsed time",
+           "a queue between threads", "encode bytes as base64", "read a CSV file"]
+
+
+def documents(n):
+    sys.path.insert(0, str(OFFLINE))
+    import datasets
+    os.environ["PGML_SDK_STRESS_ROWS"] = "100000"
+    rows = datasets.load_dataset("wikipedia")
+    return [{"id": i, "title": rows[i % len(rows)]["title"],
+             "text": rows[i % len(rows)]["text"] + ("" if i < len(rows) else " (copy %d)" % (i // len(rows)))}
+            for i in range(n)]
+
+
+async def worker(n, queries):
+    """Runs inside the SDK's venv: prints one JSON line with the timings."""
+    import statistics
+    import pgml
+    docs = documents(n)
+    name = "bench_sdk_%d_%d" % (n, os.getpid())
+    collection = pgml.Collection(name)
+    pipeline = pgml.Pipeline("bench", SCHEMA)
+    await collection.add_pipeline(pipeline)
+    start = time.perf_counter()
+    await collection.upsert_documents(docs, {"batch_size": 100})
+    upload = time.perf_counter() - start
+    out = {"upload_s": upload}
+    for kind in ("vector", "hybrid"):
+        times = []
+        for q in [QUERIES[0]] + QUERIES[:queries]:
+            start = time.perf_counter()
+            if kind == "vector":
+                result = await collection.vector_search({"query": {"fields": {"text": {"query": q}}}, "limit": 5}, pipeline)
+            else:
+                result = (await collection.search({"query": {"semantic_search": {"text": {"query": q}},
+                                                             "full_text_search": {"text": {"query": q}}}, "limit": 5},
+                                                  pipeline))["results"]
+            times.append(time.perf_counter() - start)
+            assert len(result) == 5, result
+        out[kind + "_ms"] = statistics.median(times[1:]) * 1000
+    await collection.archive()
+    print(json.dumps(out), flush=True)
+
+
+def venv_python(kind):
+    if kind == "official":
+        python, requirements = ROOT / ".venv-sdk" / "bin" / "python", ROOT / "requirements-sdk.txt"
+        if not python.exists():
+            subprocess.run(["/usr/bin/python3", "-m", "venv", str(python.parents[1])], check=True)
+            subprocess.run([str(python.parent / "pip"), "install", "-q", "-r", str(requirements)], check=True)
+        return python
+    python = ROOT / "sdk" / "python" / ".venv" / "bin" / "python"
+    if not python.exists():
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(python.parents[1])], check=True)
+        subprocess.run([str(python.parent / "pip"), "install", "-q", "-e", str(ROOT / "sdk" / "python")], check=True)
+    return python
+
+
+def measure(kind, url, n, queries):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DATABASE_URL")}
+    env.update(PGML_DATABASE_URL=url, HF_HUB_OFFLINE="1")
+    done = subprocess.run([str(venv_python(kind)), __file__, "--worker", str(n), "--queries", str(queries)],
+                          capture_output=True, text=True, env=env, timeout=3600)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise SystemExit("%s SDK failed (rc %s):\n%s" % (kind, done.returncode, done.stderr[-3000:]))
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cpu_model():
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def start_server():
+    port = os.environ.get("PGML_PORT", "15601")
+    env = dict(os.environ, PGML_PORT=port)
+    started = subprocess.run(["bash", str(SERVER), "start"], env=env, capture_output=True, text=True, check=True)
+    return started.stdout.strip().splitlines()[-1], env
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", default="300,5000")
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--url")
+    parser.add_argument("--worker", type=int)
+    args, _ = parser.parse_known_args()
+    if args.worker:
+        import asyncio
+        asyncio.run(worker(args.worker, args.queries))
+        os._exit(0)  # pgml 1.1.1's runtime threads were seen to abort interpreter finalization
+    url, env = (args.url, None) if args.url else start_server()
+    try:
+        print("CPU: %s" % cpu_model())
+        print("%-6s %-9s %10s %10s %12s %12s" % ("docs", "sdk", "upload s", "docs/s", "vector ms", "hybrid ms"))
+        for n in [int(x) for x in args.docs.split(",")]:
+            results = {kind: measure(kind, url, n, args.queries) for kind in ("official", "ours")}
+            for kind, r in results.items():
+                print("%-6d %-9s %10.2f %10.0f %12.1f %12.1f" % (n, kind, r["upload_s"], n / r["upload_s"],
+                                                                r["vector_ms"], r["hybrid_ms"]))
+            o, u = results["official"], results["ours"]
+            print("%-6d %-9s %9.1fx %10s %11.2fx %11.2fx" % (n, "speedup", o["upload_s"] / u["upload_s"], "",
+                                                            o["vector_ms"] / u["vector_ms"], o["hybrid_ms"] / u["hybrid_ms"]),
+                  flush=True)
+    finally:
+        if env is not None:
+            subprocess.run(["bash", str(SERVER), "stop"], env=env, capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
