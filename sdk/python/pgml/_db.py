@@ -48,7 +48,11 @@ class Database:
     async def open(self):
         if self._opened is None:
             self._opened = asyncio.ensure_future(self.pool.open(wait=True, timeout=30))
-        await asyncio.shield(self._opened)
+        try:
+            await asyncio.shield(self._opened)
+        except psycopg.Error as e:
+            self._opened = None
+            raise errors.from_psycopg(e) from e
 
     @contextlib.asynccontextmanager
     async def transaction(self):

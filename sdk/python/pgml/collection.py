@@ -75,13 +75,17 @@ class Collection:
     async def _db(self):
         return await _db.get(self.database_url)
 
-    async def _verify(self):
-        """Creates the collection on first use (project, schema, tables), as PostgresML's SDK."""
+    async def _verify(self, create=True):
+        """Creates the collection on first use (project, schema, tables), as PostgresML's SDK;
+        with create=False (searches) a missing collection is an error instead."""
         if self._id is not None:
             return
         db = await self._db()
         async with db.transaction() as conn:
             row = await (await conn.execute(_sql.SELECT_COLLECTION, (self.name,))).fetchone()
+            if row is None and not create:
+                raise NotFoundError('collection "%s" does not exist' % self.name,
+                                    hint="Create it with upsert_documents or add_pipeline.")
             if row is None:
                 project_id = (await (await conn.execute(_sql.UPSERT_PROJECT, (self.name,))).fetchone())[0]
                 await db.ensure_schema(conn, self.name)
@@ -294,7 +298,7 @@ class Collection:
 
     # ---- searches --------------------------------------------------------------------------
     async def _search_context(self, conn, pipeline):
-        await self._verify()
+        await self._verify(create=False)
         return await self._load_pipeline(conn, pipeline)
 
     @bridged

@@ -7,7 +7,7 @@ SDK's tests name (they cannot be downloaded here):
     pgml-tiny/cross-encoder                             -> a tiny cross-encoder (for rerank)
 
 Run with the pgml venv's python (it has transformers):  python setup_server.py ADMIN_URL STORE
-Prints the sdk_app URL.
+Prints the superuser's and sdk_app's URLs of the database pgml_sdk.
 """
 import os
 import subprocess
@@ -48,17 +48,23 @@ def build_store(store):
 
 
 def setup_database(admin_url, store):
+    """A database of its own (pgml_sdk: the model store setting stays out of others' tests),
+    the role sdk_app with nothing but pgml.grant_usage; returns sdk_app's URL."""
     with psycopg.connect(admin_url, autocommit=True) as c:
-        db = c.execute("SELECT current_database()").fetchone()[0]
-        c.execute("ALTER DATABASE %s SET pgml.model_store = %s"
-                  % (psycopg.sql.Identifier(db).as_string(c), psycopg.sql.quote(str(store))))
+        c.execute("DROP DATABASE IF EXISTS pgml_sdk WITH (FORCE)")
+        c.execute("CREATE DATABASE pgml_sdk")
+        c.execute("ALTER DATABASE pgml_sdk SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
         if not c.execute("SELECT 1 FROM pg_roles WHERE rolname = 'sdk_app'").fetchone():
             c.execute("CREATE ROLE sdk_app LOGIN")
+    admin_sdk = admin_url.rsplit("/", 1)[0] + "/pgml_sdk"
+    with psycopg.connect(admin_sdk, autocommit=True) as c:
+        c.execute("SET client_min_messages = warning")
+        c.execute("CREATE EXTENSION pgml CASCADE")
         c.execute("SELECT pgml.grant_usage('sdk_app')")
-    return admin_url.replace("://postgres@", "://sdk_app@")
+    return admin_sdk, admin_sdk.replace("://postgres@", "://sdk_app@")
 
 
 if __name__ == "__main__":
     admin, store = sys.argv[1], Path(sys.argv[2])
     build_store(store)
-    print(setup_database(admin, store))
+    print(" ".join(setup_database(admin, store)))
