@@ -3,7 +3,7 @@
 # PGML_TEST_PORT: our own tests (sdk/python/tests) and PostgresML SDK 1.1.1's own test.py and
 # stress_test.py run unchanged with this package imported as `pgml` (tests/official.py).
 #
-#   bash sdk/python/run-tests.sh [ours|official|all] [pytest args...]
+#   bash sdk/python/run-tests.sh [ours|official|all|venv] [pytest args...]
 #
 # Needs the extension installed (make install). Uses sdk/python/.venv (made here) for the SDK;
 # PGML_SDK_PYTHON picks the interpreter (e.g. python3.13) and PGML_SDK_VENV the venv's place.
@@ -24,6 +24,8 @@ if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$HERE/pyproject.toml" "$VENV/.pyproj
     "$VENV/bin/pip" install -q --disable-pip-version-check -e "$HERE[test]" 2>&1 | grep -v "is ignored" >&2 || true
     cp "$HERE/pyproject.toml" "$VENV/.pyproject"
 fi
+
+[ "$WHAT" = venv ] && exit 0   # only (re)make the SDK's venv
 
 server() { PGML_PORT=$PORT PGML_RUN_DIR=$RUN_DIR bash "$ROOT/scripts/pgml-server.sh" "$@"; }
 if [ -n "${PGML_SDK_ADMIN_URL:-}" ]; then
