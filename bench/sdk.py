@@ -93,14 +93,49 @@ def venv_python(kind):
     return python
 
 
+def server_stats(url):
+    """Sessions opened so far and time in pgml's PL/Python functions (track_functions = pl)."""
+    import psycopg
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("SELECT pg_stat_clear_snapshot()")
+        sessions = c.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+        funcs = dict((name, (calls, ms)) for name, calls, ms in c.execute(
+            "SELECT funcname, calls, total_time FROM pg_stat_user_functions WHERE schemaname = 'pgml'").fetchall())
+    return sessions, funcs
+
+
 def measure(kind, url, n, queries):
+    import psycopg
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("SELECT pg_stat_reset()")
+    time.sleep(0.5)
+    before, _ = server_stats(url)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DATABASE_URL")}
     env.update(PGML_DATABASE_URL=url, HF_HUB_OFFLINE="1")
     done = subprocess.run([str(venv_python(kind)), __file__, "--worker", str(n), "--queries", str(queries)],
                           capture_output=True, text=True, env=env, timeout=3600)
     if done.returncode != 0 or not done.stdout.strip():
         raise SystemExit("%s SDK failed (rc %s):\n%s" % (kind, done.returncode, done.stderr[-3000:]))
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    time.sleep(1.5)  # backends flush their function statistics when they exit
+    after, funcs = server_stats(url)
+    result["sessions"] = after - before
+    result["funcs"] = funcs
+    return result
+
+
+def bench_database(url):
+    """A database of its own with function timing on (what the SDKs make the server do)."""
+    import psycopg
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("DROP DATABASE IF EXISTS pgml_bench_sdk WITH (FORCE)")
+        c.execute("CREATE DATABASE pgml_bench_sdk")
+        c.execute("ALTER DATABASE pgml_bench_sdk SET track_functions = 'pl'")
+    url = url.rsplit("/", 1)[0] + "/pgml_bench_sdk"
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("SET client_min_messages = warning")
+        c.execute("CREATE EXTENSION pgml CASCADE")
+    return url
 
 
 def cpu_model():
@@ -133,17 +168,23 @@ def main():
         os._exit(0)  # pgml 1.1.1's runtime threads were seen to abort interpreter finalization
     url, env = (args.url, None) if args.url else start_server()
     try:
+        url = bench_database(url)
         print("CPU: %s" % cpu_model())
         print("%-6s %-9s %10s %10s %12s %12s" % ("docs", "sdk", "upload s", "docs/s", "vector ms", "hybrid ms"))
+        detail = []
         for n in [int(x) for x in args.docs.split(",")]:
             results = {kind: measure(kind, url, n, args.queries) for kind in ("official", "ours")}
             for kind, r in results.items():
                 print("%-6d %-9s %10.2f %10.0f %12.1f %12.1f" % (n, kind, r["upload_s"], n / r["upload_s"],
                                                                 r["vector_ms"], r["hybrid_ms"]))
+                detail.append("%d docs, %s: %d sessions; %s" % (n, kind, r["sessions"], ", ".join(
+                    "%s %d calls %.1f s" % (f, c, ms / 1000) for f, (c, ms) in sorted(r["funcs"].items()))))
             o, u = results["official"], results["ours"]
             print("%-6d %-9s %9.1fx %10s %11.2fx %11.2fx" % (n, "speedup", o["upload_s"] / u["upload_s"], "",
                                                             o["vector_ms"] / u["vector_ms"], o["hybrid_ms"] / u["hybrid_ms"]),
                   flush=True)
+        print("\nServer side (whole run: add_pipeline, upload, searches; PL/Python functions, track_functions = pl):")
+        print("\n".join(detail))
     finally:
         if env is not None:
             subprocess.run(["bash", str(SERVER), "stop"], env=env, capture_output=True)

@@ -151,7 +151,7 @@ SELECT_DOCUMENT_IDS = SQL("SELECT id FROM {docs} ORDER BY id")
 DELETE_DOCUMENTS = SQL("DELETE FROM {docs} AS documents WHERE {where}")
 GET_DOCUMENTS = SQL(
     "SELECT documents.id, documents.created_at, documents.source_uuid, {document} AS document "
-    "FROM {docs} AS documents WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s")
+    "FROM {docs} AS documents WHERE {where} ORDER BY {order} LIMIT {limit} OFFSET {offset}")
 
 # Pipeline sync: chunks, embeddings and tsvectors of given documents / chunks
 SYNC_CHUNKS_WITH_SPLITTER = SQL("""

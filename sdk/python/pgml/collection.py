@@ -273,8 +273,9 @@ class Collection:
             where = SQL("{} AND documents.id > {}").format(where, _int_literal(_int_arg(args, "last_row_id", 0)))
         document = filters.keys_object(args["keys"]) if args.get("keys") is not None else SQL("documents.document")
         query = _sql.GET_DOCUMENTS.format(document=document, docs=self._tables.docs, where=where,
-                                          order=filters.order_by(args.get("order_by")))
-        rows = await self._fetch_missing_ok(query, (limit, offset))
+                                          order=filters.order_by(args.get("order_by")),
+                                          limit=_int_literal(limit), offset=_int_literal(offset))
+        rows = await self._fetch_missing_ok(query)
         return [{"row_id": r[0], "created_at": r[1].isoformat(), "source_uuid": str(r[2]), "document": r[3]}
                 for r in rows]
 
@@ -297,29 +298,33 @@ class Collection:
             _sql.DELETE_DOCUMENTS.format(docs=self._tables.docs, where=filters.where(filter))))
 
     # ---- searches --------------------------------------------------------------------------
-    async def _search_context(self, conn, pipeline):
+    async def _search_context(self, pipeline):
+        """The database and the pipeline's stored schema (one pooled connection per search)."""
         await self._verify(create=False)
-        return await self._load_pipeline(conn, pipeline)
+        db = await self._db()
+        if pipeline.name not in self._pipelines:
+            async with db.transaction() as conn:
+                await self._load_pipeline(conn, pipeline)
+        else:
+            cached = self._pipelines[pipeline.name]
+            pipeline.schema, pipeline.fields = cached.schema, cached.fields
+        return db
 
     @bridged
     async def vector_search(self, query, pipeline):
         """Chunks nearest to the query: [{"document", "chunk", "score", "rerank_score"}]."""
-        db = await self._db()
-        async with db.transaction() as conn:
-            await self._search_context(conn, pipeline)
-            built, params = await _search.vector_search(self.name, pipeline, _object(query, "query"))
-            rows = await (await conn.execute(built, params)).fetchall()
+        db = await self._search_context(pipeline)
+        built, params = await _search.vector_search(self.name, pipeline, _object(query, "query"))
+        rows = await db.fetch(built, params)
         return [{"document": r[0], "chunk": r[1], "score": r[2], "rerank_score": r[3]} for r in rows]
 
     @bridged
     async def search(self, query, pipeline):
         """Documents ranked by the sum of their best semantic and full text scores (boosted);
         logged in the pipeline's searches tables: {"search_id", "results": [...]}."""
-        db = await self._db()
-        async with db.transaction() as conn:
-            await self._search_context(conn, pipeline)
-            built, params = await _search.document_search(self.name, pipeline, _object(query, "query"))
-            result = (await (await conn.execute(built, params)).fetchone())[0]
+        db = await self._search_context(pipeline)
+        built, params = await _search.document_search(self.name, pipeline, _object(query, "query"))
+        result = await db.fetchval(built, params)
         if result.get("results") is None:
             result["results"] = []
         return result
@@ -332,11 +337,9 @@ class Collection:
             (search_id, search_result, _db.jsonb(event)))
 
     async def _rag_plan(self, query, pipeline):
-        db = await self._db()
-        async with db.transaction() as conn:
-            await self._search_context(conn, pipeline)
-            plan = await _search.rag(self.name, pipeline, _object(query, "query"), stream=False)
-            context = (await (await conn.execute(plan.context_sql)).fetchone())[0]
+        db = await self._search_context(pipeline)
+        plan = await _search.rag(self.name, pipeline, _object(query, "query"), stream=False)
+        context = await db.fetchval(plan.context_sql)
         return db, plan, context
 
     @bridged

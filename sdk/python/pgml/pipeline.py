@@ -90,15 +90,22 @@ def _hnsw(value):
 def parse_schema(schema):
     if not isinstance(schema, dict):
         raise invalid("a pipeline schema must be an object. Got %s instead." % json.dumps(schema), SCHEMA_HINT)
+    for key in schema:
+        _check_name(key, "a document key in a pipeline")
     return {key: Field(key, spec) for key, spec in schema.items()}
+
+
+def _check_name(name, what):
+    """Names become parts of table names: no '%' (psycopg's placeholder) and no NUL."""
+    if not isinstance(name, str) or not name or "%" in name or "\x00" in name or len(name) > 50:
+        raise invalid("invalid %s %r" % (what, name), "Use up to 50 characters, without '%'.")
 
 
 class Pipeline:
     """A named pipeline; the schema may be left out to use one already in a collection."""
 
     def __init__(self, name, schema=None):
-        if not isinstance(name, str) or not name:
-            raise invalid("a pipeline name must be a non-empty string")
+        _check_name(name, "pipeline name")
         self.name = name
         self.schema = copy.deepcopy(schema) if schema is not None else None
         self.fields = parse_schema(self.schema) if schema is not None else None

@@ -6,7 +6,6 @@ On a server older than 1.3 a superuser installs a stand-in for that function wit
 contract (SECURITY DEFINER, checks the caller owns the project / collection, refuses with 42501 a
 schema another role owns), so the SDK's path for 1.3 is exercised here too; on 1.3 the real one
 is used and nothing is installed."""
-import psycopg
 import pytest
 
 import pgml

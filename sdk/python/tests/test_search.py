@@ -55,7 +55,10 @@ async def test_vector_search(loaded, admin):
         {"query": {"fields": {"text": {"query": "a pet", "boost": 2.0}}, "filter": {"category": {"$eq": "animals"}}},
          "document": {"keys": ["id"]}, "limit": 10}, pipeline)
     assert sorted(r["document"]["id"] for r in filtered) == ["cats", "dogs"]
-    assert all(r["document"].keys() == {"id"} for r in filtered) and filtered[0]["score"] > 1.0
+    assert all(r["document"].keys() == {"id"} for r in filtered)
+    plain = await collection.vector_search(
+        {"query": {"fields": {"text": {"query": "a pet"}}, "filter": {"category": {"$eq": "animals"}}}}, pipeline)
+    assert [round(r["score"] * 2, 5) for r in plain] == [round(r["score"], 5) for r in filtered]  # boost
     fts = await collection.vector_search(
         {"query": {"fields": {"text": {"query": "animals", "full_text_filter": "zeppelin"}}}}, pipeline)
     assert [r["document"]["id"] for r in fts] == ["airship"]
@@ -104,7 +107,7 @@ async def test_rag_and_rag_stream(loaded):
              "completion": {"model": "meta-llama/Meta-Llama-3-8B-Instruct", "prompt": "Context: {CONTEXT}. Pets:",
                             "max_tokens": 4}}
     result = await collection.rag(query, pipeline)
-    assert len(result["rag"]) == 1 and isinstance(result["rag"][0], str)
+    assert len(result["rag"]) == 1 and result["rag"][0]  # pgml.transform's text-generation result
     assert [s["document"]["id"] for s in result["sources"]["CONTEXT"]] == ["cats", "dogs"]
     stream = await collection.rag_stream(query, pipeline)
     assert [s["document"]["id"] for s in stream.sources()["CONTEXT"]] == ["cats", "dogs"] and stream.n == 1
