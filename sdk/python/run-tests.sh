@@ -36,7 +36,9 @@ else
     ADMIN_URL=$(server start | tail -1)
     trap 'server stop >/dev/null 2>&1 || true' EXIT
 fi
-read -r SDK_ADMIN_URL APP_URL < <(/var/lib/pgml/venv/bin/python "$HERE/tests/setup_server.py" "$ADMIN_URL" "$STORE" | tail -1)
+PGML_VENV=${PGML_VENV:-/var/lib/pgml/venv}
+"$PGML_VENV/bin/python" "$HERE/tests/setup_server.py" store "$STORE"
+read -r SDK_ADMIN_URL APP_URL < <("$VENV/bin/python" "$HERE/tests/setup_server.py" database "$ADMIN_URL" "$STORE" | tail -1)
 export PGML_SDK_ADMIN_URL=$SDK_ADMIN_URL PGML_DATABASE_URL=$APP_URL HF_HUB_OFFLINE=1
 
 rc=0

@@ -6,15 +6,14 @@ SDK's tests name (they cannot be downloaded here):
     meta-llama/Meta-Llama-3*-8B-Instruct                -> a tiny GPT-2 (tests/fixtures/tiny_pipelines)
     pgml-tiny/cross-encoder                             -> a tiny cross-encoder (for rerank)
 
-Run with the pgml venv's python (it has transformers):  python setup_server.py ADMIN_URL STORE
-Prints the superuser's and sdk_app's URLs of the database pgml_sdk.
+    /var/lib/pgml/venv/bin/python setup_server.py store STORE       (needs transformers)
+    sdk/python/.venv/bin/python setup_server.py database ADMIN_URL STORE
+The second prints the superuser's and sdk_app's URLs of the database pgml_sdk.
 """
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-import psycopg
 
 ROOT = Path(__file__).resolve().parents[3]
 MINILM = Path("/var/lib/pgml/models/sentence-transformers/all-MiniLM-L6-v2")
@@ -48,6 +47,7 @@ def build_store(store):
 
 
 def setup_database(admin_url, store):
+    import psycopg
     """A database of its own (pgml_sdk: the model store setting stays out of others' tests),
     the role sdk_app with nothing but pgml.grant_usage; returns sdk_app's URL."""
     with psycopg.connect(admin_url, autocommit=True) as c:
@@ -65,6 +65,7 @@ def setup_database(admin_url, store):
 
 
 if __name__ == "__main__":
-    admin, store = sys.argv[1], Path(sys.argv[2])
-    build_store(store)
-    print(" ".join(setup_database(admin, store)))
+    if sys.argv[1] == "store":  # with the pgml venv's python (transformers)
+        build_store(Path(sys.argv[2]))
+    else:  # "database ADMIN_URL STORE", with the SDK venv's python (psycopg)
+        print(" ".join(setup_database(sys.argv[2], Path(sys.argv[3]))))
