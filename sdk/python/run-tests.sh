@@ -3,7 +3,8 @@
 # PGML_TEST_PORT: our own tests (sdk/python/tests) and PostgresML SDK 1.1.1's own test.py and
 # stress_test.py run unchanged with this package imported as `pgml` (tests/official.py).
 #
-#   bash sdk/python/run-tests.sh [ours|official|all|venv] [pytest args...]
+#   bash sdk/python/run-tests.sh [ours|official|all|venv|reference] [pytest args...]
+# reference: the same official suite with the official wheel (to compare results).
 #
 # Needs the extension installed (make install). Uses sdk/python/.venv (made here) for the SDK;
 # PGML_SDK_PYTHON picks the interpreter (e.g. python3.13) and PGML_SDK_VENV the venv's place.
@@ -47,5 +48,13 @@ if [ "$WHAT" = ours ] || [ "$WHAT" = all ]; then
 fi
 if [ "$WHAT" = official ] || [ "$WHAT" = all ]; then
     "$VENV/bin/python" "$HERE/tests/official.py" "$@" || rc=$?
+fi
+if [ "$WHAT" = reference ]; then
+    # The same suite with the official wheel (.venv-sdk, requirements-sdk.txt) and the same
+    # offline stand-ins: what the official SDK itself gives with them, to compare.
+    REF=$ROOT/.venv-sdk
+    [ -x "$REF/bin/python" ] || { /usr/bin/python3 -m venv "$REF"; "$REF/bin/pip" install -q -r "$ROOT/requirements-sdk.txt"; }
+    "$REF/bin/python" -c "import pytest_asyncio" 2>/dev/null || "$REF/bin/pip" install -q -r "$ROOT/requirements-sdk-test.txt"
+    PGML_SDK_OFFICIAL_PYTHON=$REF/bin/python "$VENV/bin/python" "$HERE/tests/official.py" "$@" || rc=$?
 fi
 exit $rc

@@ -201,8 +201,8 @@ INSERT_SEARCH_EVENT = SQL(
 
 # Builtins and transformers
 EMBED = SQL("SELECT pgml.embed(transformer => %s, text => %s, kwargs => %s)")
-EMBED_BATCH = SQL("SELECT pgml.embed(transformer => %s, inputs => %s, kwargs => %s)")
-TRANSFORM = SQL("SELECT pgml.transform(task => %s, inputs => %s, args => %s)")
+EMBED_BATCH = SQL("SELECT pgml.embed(transformer => %s, inputs => %s::text[], kwargs => %s)")
+TRANSFORM = SQL("SELECT pgml.transform(task => %s, inputs => %s::text[], args => %s)")
 TRANSFORM_CONVERSATION = SQL("SELECT pgml.transform(task => %s, inputs => %s::jsonb[], args => %s)")
 DECLARE_TRANSFORM_STREAM = SQL(
     "DECLARE pgml_stream CURSOR FOR SELECT pgml.transform_stream(task => %s, input => %s, args => %s)")

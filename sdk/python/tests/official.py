@@ -58,11 +58,12 @@ def main(args):
     server, base_url = serve(os.environ["PGML_DATABASE_URL"])
     env = dict(os.environ, OPENAI_BASE_URL=base_url, OPENAI_API_KEY="local-pgml-embeddings")
     try:
-        rc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test.py", *args],
+        python = os.environ.get("PGML_SDK_OFFICIAL_PYTHON", sys.executable)  # "reference": the official wheel
+        rc = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test.py", *args],
                             cwd=work, env=env).returncode
         print("--- stress_test.py ---", flush=True)
         env["PYTHONPATH"] = str(HERE / "offline")
-        stress = subprocess.run([sys.executable, "stress_test.py"], cwd=work, env=env)
+        stress = subprocess.run([python, "stress_test.py"], cwd=work, env=env)
         print("stress_test.py exit status %d" % stress.returncode, flush=True)
         return rc or stress.returncode
     finally:

@@ -34,7 +34,7 @@ async def test_upsert_get_and_page_documents(name):
     ordered = await collection.get_documents({"order_by": {"rank": "desc"}, "keys": ["id", "rank"]})
     assert [d["document"] for d in ordered][:2] == [{"id": "dogs", "rank": 6}, {"id": "airship", "rank": 5}]
     nested = await collection.get_documents({"order_by": {"meta": {"color": "asc"}}, "keys": ["id"]})
-    assert [d["document"]["id"] for d in nested][:2] == ["postgres", "ocean"]
+    assert [d["document"]["id"] for d in nested][:3] == ["cats", "postgres", "ocean"]  # black < blue
 
 
 async def test_source_uuid_matches_postgresml(name):

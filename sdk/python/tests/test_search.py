@@ -162,7 +162,8 @@ def test_open_source_ai_sync_and_stream():
     messages = [{"role": "user", "content": "Hello there"}]
     result = client.chat_completions_create("meta-llama/Meta-Llama-3-8B-Instruct", messages, max_tokens=4)
     assert result["object"] == "chat.completion" and result["choices"][0]["message"]["role"] == "assistant"
-    chunks = list(client.chat_completions_create_stream("meta-llama/Meta-Llama-3-8B-Instruct", messages, max_tokens=3))
+    chunks = list(client.chat_completions_create_stream("meta-llama/Meta-Llama-3-8B-Instruct", messages,
+                                                        max_tokens=20, temperature=0.85))
     assert chunks and chunks[0]["object"] == "chat.completion.chunk"
     with pytest.raises(pgml.InvalidArgumentError):
         client.chat_completions_create("no/such-model", messages)
