@@ -1,6 +1,8 @@
 """Connection pools (psycopg_pool, one per database URL, on the SDK's loop) and the few facts
 about a server the SDK looks up once per pool."""
 import asyncio
+import atexit
+import concurrent.futures
 import contextlib
 import os
 
@@ -47,12 +49,19 @@ class Database:
 
     async def open(self):
         if self._opened is None:
-            self._opened = asyncio.ensure_future(self.pool.open(wait=True, timeout=30))
+            self._opened = asyncio.ensure_future(self._open())
         try:
             await asyncio.shield(self._opened)
         except psycopg.Error as e:
             self._opened = None
             raise errors.from_psycopg(e) from e
+
+    async def _open(self):
+        """One plain connection first: a wrong URL or a server down fails at once with the
+        server's message, not after the pool's retries."""
+        conn = await psycopg.AsyncConnection.connect(self.pool.conninfo)
+        await conn.close()
+        await self.pool.open(wait=True, timeout=30)
 
     @contextlib.asynccontextmanager
     async def transaction(self):
@@ -94,6 +103,8 @@ async def get(url=None):
     url = database_url(url)
     db = _pools.get(url)
     if db is None:
+        if not _pools:
+            atexit.register(_close_at_exit, asyncio.get_running_loop())
         db = _pools[url] = Database(url)
     await db.open()
     return db
@@ -103,6 +114,17 @@ async def close_all():
     while _pools:
         _, db = _pools.popitem()
         await db.pool.close()
+
+
+def _close_at_exit(loop):
+    """Closes the pools before the interpreter ends (no pending pool tasks, clean disconnects)."""
+    if loop.is_closed() or not loop.is_running():
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(close_all(), loop).result(timeout=5)
+    except (concurrent.futures.TimeoutError, RuntimeError, psycopg.Error):
+        pass
+    loop.call_soon_threadsafe(loop.stop)
 
 
 def jsonb(value):
