@@ -88,3 +88,20 @@ def test_sync_twin_has_the_async_methods():
         methods = [m for m in dir(async_cls) if not m.startswith("_")]
         obj = sync_cls("x") if name == "Collection" else sync_cls(*(["text-generation"] if name == "TransformerPipeline" else []))
         assert all(callable(getattr(obj, m)) or not callable(getattr(async_cls, m)) for m in methods)
+
+
+def test_a_server_that_is_down_is_a_connection_error_at_once():
+    import time
+    start = time.monotonic()
+    with pytest.raises(pgml.ConnectionError) as info:
+        pgml.sync.Collection("x", "postgresql://nobody@127.0.0.1:1/none").exists()
+    assert info.value.sqlstate.startswith("08") and "refused" in str(info.value)
+    assert time.monotonic() - start < 10
+
+
+def test_no_url_says_what_to_set(monkeypatch):
+    monkeypatch.delenv("PGML_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(pgml.InvalidArgumentError) as info:
+        pgml.sync.Builtins().embed("m", "t")
+    assert "PGML_DATABASE_URL" in info.value.hint
