@@ -123,3 +123,4 @@ bench: install
 tiny-models: install
 	HF_HUB_OFFLINE=1 $$(bash scripts/test-venv.sh) scripts/tiny-models.py $(PGML_MODEL_STORE)
 include docker/image.mk
+include sdk/python/sdk.mk
