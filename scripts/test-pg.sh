@@ -19,6 +19,7 @@ if [ -z "${PGVECTOR_SRC:-}" ]; then
     PGVECTOR_SRC=$(ls /var/cache/pgml/pgvector-*.tar.gz 2>/dev/null | sort -V | tail -n 1 || true)
     [ -n "$PGVECTOR_SRC" ] && export PGVECTOR_SRC
 fi
+mkdir -p build
 make install PG_CONFIG="$pg_config" >"build/test-pg$major-install.log" 2>&1 \
     || { tail -20 "build/test-pg$major-install.log" >&2; exit 1; }
 grep -h "install-system: ok\|pgml_native:" "build/test-pg$major-install.log" || true
