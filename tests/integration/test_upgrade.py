@@ -146,6 +146,8 @@ def installed_sdk(request):
     Python 3.13): the SDK part of the upgrade then fails on its own, not the whole upgrade."""
     try:
         return request.getfixturevalue("sdk_python"), None
+    except pytest.skip.Exception as e:
+        return None, str(e)
     except (AssertionError, subprocess.SubprocessError, OSError) as e:
         return None, "the SDK could not be installed: %s" % str(e)[-2000:]
 
@@ -234,6 +236,8 @@ def test_every_model_predicts_what_it_did_before(upgraded, key):
 
 
 def test_sdk_collection_survives_the_update(upgraded):
+    if upgraded["sdk_missing"] and "no wheel for Python" in upgraded["sdk_missing"]:
+        pytest.skip(upgraded["sdk_missing"])
     assert upgraded["sdk_missing"] is None, upgraded["sdk_missing"]
     before = upgraded["sdk_before"]["vector_search_cat"]
     after = upgraded["sdk_after"]["vector_search_cat"]
