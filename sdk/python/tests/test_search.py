@@ -9,7 +9,6 @@ import pgml
 import pgml.sync
 from conftest import MODEL, documents, pipeline_schema
 
-pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
