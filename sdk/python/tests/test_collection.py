@@ -6,7 +6,6 @@ import pytest
 import pgml
 from conftest import documents
 
-pytestmark = pytest.mark.asyncio
 
 
 async def test_exists_is_false_on_a_fresh_database(admin, app_url):

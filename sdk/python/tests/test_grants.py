@@ -11,7 +11,6 @@ import pytest
 import pgml
 from conftest import documents, pipeline_schema
 
-pytestmark = pytest.mark.asyncio
 
 STANDIN = """
 CREATE FUNCTION pgml.create_collection_schema(collection TEXT, pipeline TEXT DEFAULT NULL) RETURNS TEXT AS $$
