@@ -39,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "scripts" / "pgml-server.sh"
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+PAUSE = 0.5  # seconds between timed variants
 
 # ---- deterministic texts -------------------------------------------------------------------
 
@@ -268,6 +269,9 @@ def main():
               % (cpu["model"], " ".join(cpu["flags"]) or "-", args.model, path, B, os.cpu_count(), raw.threads))
         for r in range(args.rounds):
             for v in variants:
+                # the previous variant's thread pools (OpenMP, ONNX Runtime, OpenVINO) may still
+                # spin-wait on both cores: let them go idle, so no variant starts on busy cores
+                time.sleep(PAUSE)
                 v.once()
                 log("round %d %-20s %s %.0f texts/s" % (r + 1, v.name, v.threads, v.rates[-1]))
         for v in variants:

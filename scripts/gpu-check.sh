@@ -126,7 +126,7 @@ check "embed fp16 (cosine to cpu)" "0.99[0-9][0-9]" "[01].[09]*" \
     "$(cosine '{"backend": "torch", "model_kwargs": {"torch_dtype": "float16"}}')"
 check "embed fp16 on cuda" "cuda*" "-" \
     "SELECT pgml.embed('$MINILM', 'hello', '{\"backend\": \"torch\", \"model_kwargs\": {\"torch_dtype\": \"float16\"}}') IS NULL;
-     SELECT device FROM pgml.cached_models() WHERE kind = 'embed' AND device <> 'cpu' LIMIT 1"
+     SELECT coalesce((SELECT device FROM pgml.cached_models() WHERE kind = 'embed' AND device <> 'cpu' LIMIT 1), 'none')"
 check "transform device_map auto" "cuda*" "cpu" \
     "SET pgml.model_store = '$STORE'; SELECT pgml.transform('{\"task\": \"text-generation\", \"model\": \"t/gpt2\",
        \"device_map\": \"auto\"}'::jsonb, '{\"max_new_tokens\": 4}', ARRAY['hello']) IS NULL;
