@@ -28,6 +28,8 @@ INSERT_COLLECTION = SQL(
 ARCHIVE_COLLECTION = SQL(
     "UPDATE pgml.collections SET name = %s, active = FALSE WHERE name = %s")
 RENAME_SCHEMA = SQL("ALTER SCHEMA {old} RENAME TO {new}")
+# pgml >= 1.3: the collection row and its schemas renamed by pgml for the collection's owner.
+ARCHIVE_COLLECTION_BY_PGML = SQL("SELECT pgml.archive_collection(%s)")
 CREATE_DOCUMENTS_TABLE = SQL("""
 CREATE TABLE IF NOT EXISTS {docs} (
   id serial8 PRIMARY KEY,
@@ -211,11 +213,3 @@ DECLARE_TRANSFORM_STREAM_CONVERSATION = SQL(
 FETCH_STREAM = SQL("FETCH {n} FROM pgml_stream")
 QUERY_RUNNER = SQL("SELECT json_agg(j) FROM ({query}) j")
 
-# Archive without CREATE on the database (pgml >= 1.3 grants none): move the tables into new
-# schemas made by pgml.create_collection_schema, then drop the empty old schema.
-CAN_CREATE_SCHEMAS = SQL("SELECT has_database_privilege(current_database(), 'CREATE')")
-SCHEMA_TABLES = SQL(
-    "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY c.oid")
-MOVE_TABLE = SQL("ALTER TABLE {table} SET SCHEMA {schema}")
-DROP_EMPTY_SCHEMA = SQL("DROP SCHEMA {schema}")

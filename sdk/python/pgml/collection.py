@@ -371,19 +371,21 @@ class Collection:
 
     @bridged
     async def archive(self):
-        """Renames the collection to <name>_archive_<unix time> and deactivates it."""
+        """Renames the collection to <name>_archive_<unix time> and deactivates it: by pgml's own
+        pgml.archive_collection where the server has it (pgml >= 1.3, whose granted roles have no
+        CREATE on the database that renaming a schema takes), else as PostgresML's SDK does."""
         await self._verify()
-        pipelines = await self.get_pipelines()
-        archive = "%s_archive_%d" % (self.name, int(time.time()))
         db = await self._db()
         async with db.transaction() as conn:
-            await conn.execute(_sql.ARCHIVE_COLLECTION, (archive, self.name))
-            rename = not await db.has_schema_function(conn) or \
-                (await (await conn.execute(_sql.CAN_CREATE_SCHEMAS)).fetchone())[0]
-            if not rename:  # the archive's own project, which pgml.create_collection_schema checks
-                await conn.execute(_sql.UPSERT_PROJECT, (archive,))
-            for p in [None] + [p.name for p in pipelines]:
-                await _move_schema(conn, db, self.name, archive, p, rename)
+            if await db.has_schema_function(conn):
+                await conn.execute(_sql.ARCHIVE_COLLECTION_BY_PGML, (self.name,))
+            else:
+                pipelines = await self.get_pipelines()
+                archive = "%s_archive_%d" % (self.name, int(time.time()))
+                await conn.execute(_sql.ARCHIVE_COLLECTION, (archive, self.name))
+                for p in [None] + [p.name for p in pipelines]:
+                    old, new = [n if p is None else "%s_%s" % (n, p) for n in (self.name, archive)]
+                    await conn.execute(_sql.RENAME_SCHEMA.format(old=Identifier(old), new=Identifier(new)))
         self._id = self._project_id = None
         self._pipelines.clear()
 
@@ -417,20 +419,6 @@ class Collection:
                     batch = []
         if batch:
             await self.upsert_documents(batch)
-
-
-async def _move_schema(conn, db, collection, archive, pipeline, rename):
-    """Renames a collection's (or pipeline's) schema for archive(); a role without CREATE on the
-    database moves the tables into a schema made by pgml.create_collection_schema instead."""
-    old = collection if pipeline is None else "%s_%s" % (collection, pipeline)
-    new = archive if pipeline is None else "%s_%s" % (archive, pipeline)
-    if rename:
-        await conn.execute(_sql.RENAME_SCHEMA.format(old=Identifier(old), new=Identifier(new)))
-        return
-    await db.ensure_schema(conn, archive, pipeline)
-    for (table,) in await (await conn.execute(_sql.SCHEMA_TABLES, (old,))).fetchall():
-        await conn.execute(_sql.MOVE_TABLE.format(table=Identifier(old, table), schema=Identifier(new)))
-    await conn.execute(_sql.DROP_EMPTY_SCHEMA.format(schema=Identifier(old)))
 
 
 def _int_literal(value):
