@@ -86,16 +86,9 @@ PREDICTIONS = {
 }
 
 
-def pgml_py_of_release(release, target):
-    """Writes the release's pgml_py (from git) into target."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", RELEASES[release], "pgml_py"],
-                             capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-
-
-@pytest.fixture(scope="module")
-def release_venv():
-    """A venv holding the previous release's pgml_py, over the installed venv's libraries."""
+def release_venv_of(commit):
+    """Yields a venv holding pgml_py as of commit (from git), over the installed venv's
+    libraries: what a database still on that release imports (pgml.venv)."""
     root = Path(tempfile.mkdtemp(prefix="pgml-upgrade-", dir="/var/tmp"))
     venv = root / "venv"
     subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -104,10 +97,17 @@ def release_venv():
                                 "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip()
     (site / "pgml-libraries.pth").write_text(libraries + "\n")
-    pgml_py_of_release(PREVIOUS, site)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "pgml_py"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(site)], input=archive, check=True)
     subprocess.run(["chmod", "-R", "a+rX", str(root)], check=True)
     yield venv
     subprocess.run(["rm", "-rf", str(root)])
+
+
+@pytest.fixture(scope="module")
+def release_venv():
+    """A venv holding the previous release's pgml_py."""
+    yield from release_venv_of(RELEASES[PREVIOUS])
 
 
 class Database:

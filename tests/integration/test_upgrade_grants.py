@@ -3,42 +3,24 @@ made with release 1.2 (its scripts and its pgml_py, from git), where a role gran
 loaded a dataset, trained and deployed, and planted a function in schema pgml, is updated with
 ALTER EXTENSION pgml UPDATE. Afterwards the role writes nothing directly, keeps its models and
 predictions, and the planted function is out of schema pgml."""
-import subprocess
-import sys
-import tempfile
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
 
 import pgml_py
 from tests.conftest import sql_error
-from tests.integration.test_upgrade import fresh_database
+from tests.integration.test_upgrade import fresh_database, release_venv_of
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 RELEASE_1_2 = "cec1e41309e5358daced48546ccc3353bad55278"  # main when 1.2 was released
 
 
 @pytest.fixture(scope="module")
 def venv_1_2():
-    """A venv holding release 1.2's pgml_py over the installed venv's libraries."""
-    root = Path(tempfile.mkdtemp(prefix="pgml-upgrade-12-", dir="/var/tmp"))
-    venv = root / "venv"
-    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = venv / "lib" / ("python%d.%d" % sys.version_info[:2]) / "site-packages"
-    libraries = subprocess.run(["/var/lib/pgml/venv/bin/python", "-c",
-                                "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    (site / "pgml-libraries.pth").write_text(libraries + "\n")
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", RELEASE_1_2, "pgml_py"],
-                             capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(site)], input=archive, check=True)
-    subprocess.run(["chmod", "-R", "a+rX", str(root)], check=True)
-    yield venv
-    subprocess.run(["rm", "-rf", str(root)])
+    """A venv holding release 1.2's pgml_py."""
+    yield from release_venv_of(RELEASE_1_2)
 
 
 PREDICT = "SELECT pgml.predict('upg12_iris', ARRAY[5.1, 3.5, 1.4, 0.2]::real[]), " \
