@@ -846,6 +846,14 @@ CREATE OR REPLACE FUNCTION pgml.embed(
 SELECT e::REAL[] FROM pgml._embed_batch_text(transformer, inputs, kwargs) AS e
 $$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
+-- (+) What pgml.embed_backend = auto chose for each model it measured (make install's and this
+-- server's), and why: each candidate runtime's texts/s and cosine to torch (docs/embedding.md).
+CREATE OR REPLACE FUNCTION pgml.embed_choices()
+RETURNS TABLE (model TEXT, chosen TEXT, reason TEXT, candidates JSONB, cpu TEXT, this_cpu BOOLEAN,
+               measured_at TIMESTAMPTZ, file TEXT) AS $$
+if "pgml_api" not in GD: import pgml_bootstrap; pgml_bootstrap.boot(GD, plpy)
+return GD["pgml_api"].embed_choices()
+$$ LANGUAGE plpython3u VOLATILE SET search_path = pg_catalog, pg_temp;
 -- >>> sql/functions/25-chunk.sql
 ------------------------------------------------------------------------------------------
 -- Chunking with LangChain's text splitters.

@@ -93,6 +93,14 @@ def embed_batch(transformer, inputs, kwargs):
     return real_array_literals(core.embed(transformer, list(inputs), parse_kwargs(kwargs), current_settings(), db))
 
 
+@entry
+def embed_choices():
+    """pgml.embed_choices: what embed_backend = auto chose for each measured model, and why."""
+    from .hf import backends
+    settings = current_settings()
+    return backends.choices(settings.model_store, settings.embed_min_cosine)
+
+
 def real_array_literals(vectors):
     """Each row as REAL[] text. 9 significant digits give back the same float32."""
     if len(vectors) == 0:
