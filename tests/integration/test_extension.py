@@ -76,10 +76,13 @@ def test_catalog_columns(conn):
         "id", "relation_name", "y_column_name", "test_size", "test_sampling", "status", "columns",
         "analysis", "created_at", "updated_at", "materialized", "owner"]
     assert [c[0] for c in columns(conn, "files")] == [
-        "id", "model_id", "path", "part", "created_at", "updated_at", "data"]
+        "id", "model_id", "path", "part", "created_at", "updated_at", "data",
+        "digest"]  # (+) 1.3: sha256 of data, checked before a model is parsed
     assert [c[0] for c in columns(conn, "deployments")] == [
         "id", "project_id", "model_id", "strategy", "created_at"]
-    assert [c[0] for c in columns(conn, "logs")] == ["id", "model_id", "project_id", "created_at", "logs"]
+    assert [c[:2] for c in columns(conn, "logs")] == [
+        ("id", "bigint"), ("model_id", "bigint"), ("project_id", "bigint"), ("created_at", "timestamp without time zone"),
+        ("logs", "jsonb")]  # 1.3: bigint ids (PostgresML: integer)
     # PostgresML's SDK's own tables, made by the extension in 1.1 (same columns as the SDK's DDL)
     assert [c[0] for c in columns(conn, "collections")] == [
         "id", "created_at", "name", "active", "project_id", "sdk_version"]
