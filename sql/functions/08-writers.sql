@@ -227,7 +227,9 @@ BEGIN
         RAISE EXCEPTION 'relation pgml.% exists and is not a dataset table', name USING ERRCODE = 'duplicate_table',
             HINT = 'Choose another dataset name.';
     END IF;
-    EXECUTE pg_catalog.format('DROP TABLE IF EXISTS pgml.%I CASCADE', name);
+    IF pg_catalog.to_regclass(pg_catalog.format('pgml.%I', name)) IS NOT NULL THEN
+        EXECUTE pg_catalog.format('DROP TABLE pgml.%I CASCADE', name);
+    END IF;
     EXECUTE pg_catalog.format('CREATE TABLE pgml.%I (%s)', name,
         (SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', c, t::pg_catalog.regtype), ', ' ORDER BY n)
          FROM ROWS FROM (pg_catalog.unnest(columns), pg_catalog.unnest(types)) WITH ORDINALITY AS u(c, t, n)));
