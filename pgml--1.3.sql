@@ -339,9 +339,9 @@ ALTER TABLE pgml.datasets ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_or_admin ON pgml.datasets
     USING (pgml.may_manage(owner) OR pgml.may_manage_all());
 
--- Tables made in schema pgml under 1.0-1.2 (load_dataset's and materialized snapshots') are
--- recorded as datasets of the role that made them; a role's move to the extension's owner, the
--- role keeping its rows' privileges.
+-- Tables made in schema pgml under 1.0-1.2 (load_dataset's and materialized snapshots'): those a
+-- role made pass to the extension's owner, the role keeping its row privileges; dataset tables
+-- are recorded in pgml.datasets for the role that made them.
 DO $do$
 DECLARE
     t RECORD;
