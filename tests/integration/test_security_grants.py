@@ -9,18 +9,11 @@ import psycopg
 import pytest
 
 from tests.conftest import sql_error
+from tests.integration.test_security_roles import Role
 from tests.integration.test_upgrade import fresh_database
 
 IRIS = ("SELECT * FROM (VALUES (1.0::real, 0.5::real, 0), (1.2, 0.4, 0), (0.9, 0.6, 0), (1.1, 0.5, 0),"
         " (3.0, 2.5, 1), (3.2, 2.4, 1), (2.9, 2.6, 1), (3.1, 2.5, 1)) v(a, b, y)")
-
-
-class Role:
-    def __init__(self, database, name):
-        self.name, self.url = name, database.url.replace("postgres@", name + "@")
-
-    def connect(self):
-        return psycopg.connect(self.url, autocommit=True)
 
 
 @pytest.fixture(scope="module")
