@@ -54,6 +54,24 @@ END
 $$ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION pgml._check_model(REGROLE, BIGINT, BIGINT) FROM PUBLIC;
 
+-- Raises 42501 unless snapshot_id (NULL too) was taken by role or, unless taker_only, by a role
+-- it manages.
+CREATE OR REPLACE FUNCTION pgml._check_snapshot(
+    "role" REGROLE,      -- the calling role
+    snapshot_id BIGINT,  -- the snapshot it writes for
+    taker_only BOOLEAN   -- true: only the role that took it, not one that manages that role
+) RETURNS VOID AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pgml.snapshots s WHERE s.id OPERATOR(pg_catalog.=) snapshot_id
+                   AND CASE WHEN taker_only THEN s.owner OPERATOR(pg_catalog.=) "role"
+                            ELSE pgml._manages("role", s.owner) END) THEN
+        RAISE EXCEPTION 'snapshot % does not exist or belongs to another role', snapshot_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$$ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION pgml._check_snapshot(REGROLE, BIGINT, BOOLEAN) FROM PUBLIC;
+
 -- A project owned by the calling role (nothing when the name is taken: the caller looks again).
 CREATE OR REPLACE FUNCTION pgml._write_project(
     project_name TEXT,  -- its unique name
@@ -87,12 +105,9 @@ CREATE OR REPLACE FUNCTION pgml._write_snapshot_columns(
 DECLARE
     caller pg_catalog.regrole := pgml._caller('snapshot_columns');
 BEGIN
+    PERFORM pgml._check_snapshot(caller, snapshot_id, false);
     UPDATE pgml.snapshots s SET columns = _write_snapshot_columns.columns, analysis = _write_snapshot_columns.analysis
-    WHERE s.id OPERATOR(pg_catalog.=) snapshot_id AND pgml._manages(caller, s.owner);
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'snapshot % does not exist or belongs to another role', snapshot_id
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    WHERE s.id OPERATOR(pg_catalog.=) snapshot_id;
 END
 $$ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
@@ -106,11 +121,7 @@ CREATE OR REPLACE FUNCTION pgml._write_snapshot_table(
 DECLARE
     caller pg_catalog.regrole := pgml._caller('snapshot_table');
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pgml.snapshots s WHERE s.id OPERATOR(pg_catalog.=) snapshot_id
-                                                    AND s.owner OPERATOR(pg_catalog.=) caller) THEN
-        RAISE EXCEPTION 'snapshot % does not exist or belongs to another role', snapshot_id
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    PERFORM pgml._check_snapshot(caller, snapshot_id, true);
     EXECUTE pg_catalog.format('CREATE TABLE pgml.%I (LIKE %s)', 'snapshot_' || snapshot_id, relation);
     EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON pgml.%I TO %s', 'snapshot_' || snapshot_id, caller);
 END
@@ -126,10 +137,8 @@ DECLARE
     new_id BIGINT;
 BEGIN
     PERFORM pgml._check_project(caller, project_id);
-    IF snapshot_id IS NOT NULL AND NOT EXISTS (
-            SELECT 1 FROM pgml.snapshots s WHERE s.id OPERATOR(pg_catalog.=) snapshot_id AND pgml._manages(caller, s.owner)) THEN
-        RAISE EXCEPTION 'snapshot % does not exist or belongs to another role', snapshot_id
-            USING ERRCODE = 'insufficient_privilege';
+    IF snapshot_id IS NOT NULL THEN
+        PERFORM pgml._check_snapshot(caller, snapshot_id, false);
     END IF;
     INSERT INTO pgml.models (project_id, snapshot_id, num_features, algorithm, runtime, hyperparams, status,
                              search, search_params, search_args)
