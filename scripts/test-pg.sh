@@ -2,10 +2,11 @@
 # make test-pg MAJOR=18: pgml on another PostgreSQL major on this machine. The server is built once
 # per machine from Debian's source package (scripts/build-postgres.sh, /var/cache/pgml/pg<major>),
 # pgml is installed on it with make install PG_CONFIG=..., and the tests every major must pass run
-# against it: CREATE EXTENSION and the ctypes bindings, pg_regress, the upgrade from 1.0, embed,
-# transform, train/deploy/predict/tune, statement_timeout, a prepared predict across a deploy
-# (test_majors), a hot standby (test_replica) and the security tests as a granted role
-# (test_security_roles). Extra arguments go to pytest instead of that list.
+# against it: CREATE EXTENSION and the ctypes bindings, pg_regress, the upgrades (from 1.0, and
+# 1.2's grants to 1.3's), embed, transform, train/deploy/predict/tune, statement_timeout, a
+# prepared predict across a deploy (test_majors), a hot standby (test_replica) and the security
+# tests as granted roles (test_security_roles, test_security_grants). Extra arguments go to pytest
+# instead of that list.
 #
 # pgvector: Debian's sources give 0.8.0, which does not build on 18; PGVECTOR_SRC names a newer
 # source tree or tarball (else the newest /var/cache/pgml/pgvector-*.tar.gz, if one is there).
@@ -31,6 +32,7 @@ export PGML_TEST_PORT=${PGML_TEST_PORT:-15433} PGML_TEST_RUN_DIR=/var/tmp/pgml-t
 rm -rf "$PGML_TEST_RUN_DIR"
 if [ $# -eq 0 ]; then
     set -- tests/integration/test_majors.py tests/integration/test_extension.py tests/integration/test_regress.py \
-        tests/integration/test_upgrade.py tests/integration/test_replica.py tests/integration/test_security_roles.py
+        tests/integration/test_upgrade.py tests/integration/test_upgrade_grants.py tests/integration/test_replica.py \
+        tests/integration/test_security_roles.py tests/integration/test_security_grants.py
 fi
 exec bash scripts/run-tests.sh "$@"
