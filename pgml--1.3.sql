@@ -1117,7 +1117,8 @@ SELECT e::REAL[] FROM pgml._embed_batch_text(transformer, inputs, kwargs) AS e
 $$ LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp;
 
 -- (+) What pgml.embed_backend = auto chose for each model it measured (make install's and this
--- server's), and why: each candidate runtime's texts/s and cosine to torch (docs/embedding.md).
+-- server's), and why: each candidate runtime's texts/s and cosine to torch (docs/embedding.md);
+-- pgml.rank's cross-encoders too, their reason starting "pgml.rank:".
 CREATE FUNCTION pgml.embed_choices()
 RETURNS TABLE (model TEXT, chosen TEXT, reason TEXT, candidates JSONB, cpu TEXT, this_cpu BOOLEAN,
                measured_at TIMESTAMPTZ, file TEXT) AS $$

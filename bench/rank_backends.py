@@ -1,15 +1,15 @@
-#!/usr/bin/env python3
-"""Would pgml.rank gain from embed's runtimes? A cross-encoder of all-MiniLM-L6-v2's size (its
+"""What embed's runtimes give pgml.rank: a cross-encoder of all-MiniLM-L6-v2's size (its
 transformer weights under a seeded one-logit head: no trained cross-encoder is packaged) scored
 with sentence-transformers' CrossEncoder on torch, and with only its network swapped for ONNX
-Runtime, OpenVINO f32 and OpenVINO bf16, as pgml.embed swaps an embedding model's transformer.
+Runtime, OpenVINO f32 and OpenVINO bf16, as pgml.rank does under pgml.embed_backend auto.
 Plain process, interleaved rounds, one command:
 
     /var/lib/pgml/venv/bin/python bench/rank_backends.py [--pairs 1000] [--rounds 3] [--threads 2]
 
 pairs/s counts (query, document) pairs; "max |diff|" is the largest logit difference to torch's
 (the first line gives torch's range: an untrained head spreads them narrowly); "same order" says
-whether every query's 10 documents rank alike. docs/embedding.md ("pgml.rank and pgml.transform") reports the result.
+whether every query's 10 documents rank alike. docs/embedding.md ("pgml.rank and
+pgml.transform") reports the result.
 """
 import argparse
 import os

@@ -95,10 +95,11 @@ def embed_batch(transformer, inputs, kwargs):
 
 @entry
 def embed_choices():
-    """pgml.embed_choices: what embed_backend = auto chose for each measured model, and why."""
-    from .hf import backends
+    """pgml.embed_choices: what embed_backend = auto chose for each measured model (embed's and
+    rank's), and why."""
+    from .hf import backends, rank_backends
     settings = current_settings()
-    return backends.choices(settings.model_store, settings.embed_min_cosine)
+    return backends.choices(settings.model_store, settings.embed_min_cosine) + rank_backends.choices()
 
 
 def real_array_literals(vectors):

@@ -304,7 +304,10 @@ def session_threads(n):
     return n if n >= threads.cores() else 1 << (n.bit_length() - 1)
 
 
-def runtime_forward(runner, setting):
+def runtime_forward(runner, setting, output=lambda array: {"last_hidden_state": array}):
+    """The network's forward on an exported runtime: `output` wraps the runtime's first output
+    (a tensor) as the caller of the forward expects it (a transformer's last_hidden_state, or a
+    cross-encoder's logits: rank_backends)."""
     import numpy as np
     import torch
 
@@ -317,7 +320,7 @@ def runtime_forward(runner, setting):
         if token_type_ids is None and input_ids is not None:
             inputs["token_type_ids"] = torch.zeros_like(input_ids)
         arrays = {k: v.cpu().numpy().astype(np.int64, copy=False) for k, v in inputs.items() if v is not None}
-        return {"last_hidden_state": torch.from_numpy(runner(arrays, n))}
+        return output(torch.from_numpy(runner(arrays, n)))
     return forward
 
 
@@ -447,17 +450,18 @@ def choices(store, min_cosine):
     rows = []
     for root in roots:
         for key in sorted(os.listdir(root)) if os.path.isdir(root) else ():
-            record = _any_record(os.path.join(root, key, embed_choice.FILE))
+            file = os.path.join(root, key, embed_choice.FILE)
+            record = any_record(file)
             if record is None:
                 continue
             backend, quantize, reason = embed_choice.decide(record, min_cosine)
             rows.append((record["model"], embed_choice.label(backend, quantize), reason,
                          json.dumps(record["candidates"]), record["cpu"]["model"], record["cpu"] == this_cpu,
-                         record["measured_at"], os.path.join(root, key, embed_choice.FILE)))
+                         record["measured_at"], file))
     return rows
 
 
-def _any_record(file):
+def any_record(file):
     from . import embed_choice
     try:
         with open(file) as f:

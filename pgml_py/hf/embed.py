@@ -69,21 +69,27 @@ def cached_model(kind, class_name, model, constructor, use_cache, settings, db):
                        + server_files.named_paths(constructor, "kwargs"))
     constructor = dict(hub.without_remote_code(constructor), trust_remote_code=trust)
     device_name = device.choose(constructor.pop("device", None), settings.device)
-    runtime = None
-    if kind == "embed":  # rank's CrossEncoder stays on torch (docs/embedding.md)
-        from . import backends
+    from . import backends
+    if kind == "embed":
         quantize, requested = constructor.pop("quantize", None), constructor.pop("backend", None)
         runtime = (backends.choose(requested, settings.embed_backend, quantize), quantize)
         if device_name != "cpu" and requested is None and quantize is None:
             runtime = ("torch", None)  # a GPU: torch, unless the call asks for an export
+    else:  # rank: the measured choice under auto on the CPU, else torch (rank_backends)
+        auto = device_name == "cpu" and backends.choose(None, settings.embed_backend) == "auto"
+        runtime = ("auto" if auto else "torch", None)
     key = (kind, model, json.dumps(constructor, sort_keys=True, default=str), device_name, runtime)
 
     def load_model():
+        from . import rank_backends
         encoder = load(model, constructor, device_name, settings, class_name)
-        if runtime is not None:
-            from . import backends
-            path = models_store.resolve(model, settings.model_store)
+        path = models_store.resolve(model, settings.model_store)
+        if kind == "embed":
             backends.install(encoder, model, path, runtime[0], runtime[1], device_name, settings, db.notice)
+        elif runtime[0] == "auto":
+            rank_backends.install(encoder, model, path, settings, db.notice)
+        else:
+            encoder.pgml_backend = ("torch", None, None)
         return encoder
     return cache.models.get_or_load(key, kind, model, device_name, load_model, settings.cache_max_models, use_cache)
 

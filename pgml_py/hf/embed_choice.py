@@ -106,24 +106,25 @@ def label(backend, quantize):
 
 # ---- the stored measurement ---------------------------------------------------------------
 
-def read(directories, cpu_info):
-    """The first stored measurement made on this CPU with this format, or None."""
+def read(directories, cpu_info, name=FILE):
+    """The first stored measurement made on this CPU with this format, or None (name: rank's
+    rank-choice.json reads the same way)."""
     for directory in directories:
         try:
-            with open(os.path.join(directory, FILE)) as f:
+            with open(os.path.join(directory, name)) as f:
                 record = json.load(f)
         except (OSError, ValueError):
             continue
         if record.get("format") == FORMAT and record.get("cpu") == cpu_info:
-            record["path"] = os.path.join(directory, FILE)
+            record["path"] = os.path.join(directory, name)
             return record
     return None
 
 
-def write(directory, record):
-    """choice.json, replaced atomically (a reader never sees half a file)."""
+def write(directory, record, name=FILE):
+    """choice.json (or name), replaced atomically (a reader never sees half a file)."""
     os.makedirs(directory, mode=0o755, exist_ok=True)
-    target = os.path.join(directory, FILE)
+    target = os.path.join(directory, name)
     tmp = "%s.tmp-%d" % (target, os.getpid())
     with open(tmp, "w") as f:
         json.dump(record, f, indent=1, sort_keys=True)
