@@ -15,6 +15,13 @@ SERVER = ROOT / "scripts" / "pgml-server.sh"
 BINDIR = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
 
 
+def extra_port(offset):
+    """The port of a test module's own server: the session server's (PGML_TEST_PORT) plus 1000
+    and offset, so that two suites running at once, each on its own PGML_TEST_PORT (CI's second
+    major in a Debian root beside this machine's suite, say), never take the same port."""
+    return int(os.environ.get("PGML_TEST_PORT", "15433")) + 1000 + offset
+
+
 def as_owner(*command):
     return (["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []) + [str(c) for c in command]
 

@@ -2,7 +2,7 @@
 by pg_terminate_backend, and by kill -9 (the postmaster then restarts every backend and runs
 crash recovery). Afterwards the catalog holds exactly what it held before (projects,
 snapshots, models, files, deployments, logs: no partial rows) and predict answers.
-Runs on its own server (port 15703, /var/tmp/pgml-faults-15703): kill -9 would break every
+Runs on its own server (clusters.extra_port(3), /var/tmp/pgml-faults-<port>): kill -9 would break every
 other test's connections on the session server."""
 import os
 import shutil
@@ -17,7 +17,7 @@ import pytest
 from tests.fixtures import tiny_pipelines
 from tests.integration import clusters
 
-PORT = 15703
+PORT = clusters.extra_port(3)
 HANG_GUARD = 300  # seconds; only against a hang, never a timing assertion
 
 # Every catalog row that train and tune write, by identity.

@@ -1,5 +1,5 @@
 """pgml behind pgbouncer (issue 12): Debian's pgbouncer (1.18 on Debian 12, 1.24 on 13; installed by `make install`,
-scripts/install-system.sh) in transaction mode on port 15710 in front of the session server,
+scripts/install-system.sh) in transaction mode on its own port (clusters.extra_port(10)) in front of the session server,
 with its own config, auth file, log and socket in a temporary directory; stopped at the end.
 
 - 20 short-lived clients predicting and embedding get no error, served by a few warm backends.
@@ -20,7 +20,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-PORT = 15710
+from tests.integration import clusters
+
+PORT = clusters.extra_port(10)
 POOL_SIZE = 3
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 HANG_GUARD = 300

@@ -1,5 +1,5 @@
-"""Inference on a streaming hot standby (issue 12): a primary on port 15701 and a
-`pg_basebackup -R` standby of it on 15702, each in its own run directory under /var/tmp, started
+"""Inference on a streaming hot standby (issue 12): a primary and a `pg_basebackup -R` standby
+of it, on ports of their own (clusters.extra_port 1 and 2), each in its own run directory under /var/tmp, started
 and removed by this module. Models, tables and a vector index are made on the primary and
 reach the standby by WAL replay only; the standby must answer every read-only pgml call
 (predict in all forms, a tuned model, embed, transform, transform_stream, rank, chunk, a
@@ -17,7 +17,7 @@ from tests.fixtures import tiny_models, tiny_pipelines
 from tests.conftest import connect_with_store
 from tests.integration import clusters
 
-PRIMARY_PORT, STANDBY_PORT = 15701, 15702
+PRIMARY_PORT, STANDBY_PORT = clusters.extra_port(1), clusters.extra_port(2)
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 DOCS = ["postgres is a database", "the cat sat on the mat", "paris is in france", "coffee and data"]
 CLS = {"task": "text-classification", "model": "t/cls"}
