@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # pgml_py, for pgml.rank's export
 from embed import make_texts  # noqa: E402
 
 
@@ -43,23 +44,10 @@ def build_cross_encoder(target):
 
 
 def export(model, tokenizer, target):
-    import torch
-    sample = tokenizer([("a query", "a document to score")], padding=True, return_tensors="pt")
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
-
-    class Logits(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *args):
-            return self.inner(**dict(zip(names, args)), return_dict=True).logits
-
-    axes = {n: {0: "batch", 1: "sequence"} for n in names}
-    axes["logits"] = {0: "batch"}
-    with torch.no_grad():
-        torch.onnx.export(Logits(model).eval(), tuple(sample[n] for n in names), target, input_names=names,
-                          output_names=["logits"], dynamic_axes=axes, opset_version=17, dynamo=False)
+    """The logits as ONNX, as pgml.rank exports them."""
+    from pgml_py.hf.backends import export_network
+    sample = tokenizer(["a query"], ["a document to score"], padding=True, return_tensors="pt")
+    export_network(model, sample, target, output="logits")
 
 
 def runtime_forward(run):

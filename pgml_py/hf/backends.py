@@ -138,36 +138,38 @@ def _publish(tmp, final):
     os.replace(tmp, final)
 
 
-def input_names(encoder):
-    sample = encoder[0].tokenizer(["hello world", "a longer sentence for the export"], padding=True,
-                                  return_tensors="pt")
-    return [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample], sample
-
-
-def export_onnx(encoder, target):
-    """torch.onnx export of the transformer's last_hidden_state with dynamic batch and length."""
+def export_network(hf, sample, target, output="last_hidden_state"):
+    """torch.onnx export of a Hugging Face model's `output` (a transformer's last_hidden_state,
+    a cross-encoder's logits: rank_backends) for the tokenizer's `sample`, with dynamic batch and
+    length."""
+    import warnings
     import torch
-    names, sample = input_names(encoder)
-    hf = encoder[0].model
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
 
-    class LastHidden(torch.nn.Module):
+    class Output(torch.nn.Module):
         def __init__(self, model):
             super().__init__()
             self.model = model
 
         def forward(self, *args):
-            return self.model(**dict(zip(names, args)), return_dict=True).last_hidden_state
+            return getattr(self.model(**dict(zip(names, args)), return_dict=True), output)
 
     tmp = "%s.tmp-%d" % (target, os.getpid())
     os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
-    axes = {n: {0: "batch", 1: "sequence"} for n in names + ["last_hidden_state"]}
-    import warnings
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes[output] = {0: "batch"} if output == "logits" else {0: "batch", 1: "sequence"}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(LastHidden(hf).eval(), tuple(sample[n] for n in names), tmp, input_names=names,
-                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=OPSET,
-                          dynamo=False)
+        torch.onnx.export(Output(hf).eval(), tuple(sample[n] for n in names), tmp, input_names=names,
+                          output_names=[output], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     _publish(tmp, target)
+
+
+def export_onnx(encoder, target):
+    """The sentence-transformers model's transformer (its last_hidden_state), as ONNX."""
+    sample = encoder[0].tokenizer(["hello world", "a longer sentence for the export"], padding=True,
+                                  return_tensors="pt")
+    export_network(encoder[0].model, sample, target)
 
 
 def export_int8(source, target):

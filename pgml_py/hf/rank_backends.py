@@ -90,28 +90,8 @@ def _export(encoder, directory, backend):
 
 
 def _export_onnx(encoder, target):
-    import warnings
-    import torch
     sample = encoder.tokenizer(["a query"], ["a document to score"], padding=True, return_tensors="pt")
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
-    hf = encoder.model
-
-    class Logits(torch.nn.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, *args):
-            return self.model(**dict(zip(names, args)), return_dict=True).logits
-
-    tmp = "%s.tmp-%d" % (target, os.getpid())
-    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
-    axes = dict({n: {0: "batch", 1: "sequence"} for n in names}, logits={0: "batch"})
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(Logits(hf).eval(), tuple(sample[n] for n in names), tmp, input_names=names,
-                          output_names=["logits"], dynamic_axes=axes, opset_version=backends.OPSET, dynamo=False)
-    os.replace(tmp, target)
+    backends.export_network(encoder.model, sample, target, output="logits")
 
 
 # ---- measuring and deciding ---------------------------------------------------------------------
