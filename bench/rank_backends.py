@@ -136,7 +136,8 @@ def sql_rounds(model_dir, queries, docs, per_query, rounds, port):
             plain.rank(*groups[0])
             for _ in range(rounds):
                 start = time.perf_counter()
-                plain_scores = [sorted((r["corpus_id"], float(r["score"])) for r in plain.rank(q, d)) for q, d in groups]
+                plain_scores = [sorted((r["corpus_id"], float(r["score"])) for r in plain.rank(q, d))
+                                for q, d in groups]
                 speeds["plain"].append(len(docs) / (time.perf_counter() - start))
                 time.sleep(0.5)
                 start = time.perf_counter()

