@@ -457,9 +457,7 @@ def choices(store, min_cosine):
             if record is None:
                 continue
             backend, quantize, reason = embed_choice.decide(record, min_cosine)
-            rows.append((record["model"], embed_choice.label(backend, quantize), reason,
-                         json.dumps(record["candidates"]), record["cpu"]["model"], record["cpu"] == this_cpu,
-                         record["measured_at"], file))
+            rows.append(embed_choice.choice_row(record, backend, quantize, reason, file, this_cpu))
     return rows
 
 

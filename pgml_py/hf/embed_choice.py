@@ -163,24 +163,31 @@ def _cosines(a, b):
     return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
 
 
-def _timed_rounds(encoder, forwards, texts):
-    """{candidate: (best seconds, vectors)}: every candidate once per round, interleaved, so load
-    from elsewhere hits them alike; rounds stop at ROUNDS or MAX_SECONDS."""
-    hf = encoder[0].model
+def timed_rounds(model, forwards, run, inputs):
+    """{candidate: (best seconds, output)}: every candidate's forward put on `model` and run(inputs)
+    timed once per round, interleaved, so load from elsewhere hits them alike; rounds stop at
+    ROUNDS or MAX_SECONDS (pgml.embed's and pgml.rank's measurements)."""
     started, best = time.monotonic(), {}
     for round_number in range(ROUNDS):
         for candidate, forward in forwards.items():
-            hf.forward = forward
+            model.forward = forward
             if round_number == 0:  # first-call costs (sessions, compilation) are not the speed
-                encoder.encode(texts[:4], batch_size=BATCH, show_progress_bar=False)
+                run(inputs[:4])
             t0 = time.perf_counter()
-            vectors = encoder.encode(texts, batch_size=BATCH, show_progress_bar=False)
+            output = run(inputs)
             seconds = time.perf_counter() - t0
             if candidate not in best or seconds < best[candidate][0]:
-                best[candidate] = (seconds, vectors)
+                best[candidate] = (seconds, output)
         if time.monotonic() - started > MAX_SECONDS:
             break
     return best
+
+
+def choice_row(record, backend, quantize, reason, file, this_cpu):
+    """A stored measurement as a row of pgml.embed_choices(): (model, chosen, reason, candidates
+    as JSON, CPU model, whether it is this CPU's, measured_at, file)."""
+    return (record["model"], label(backend, quantize), reason, json.dumps(record["candidates"]),
+            record["cpu"]["model"], record["cpu"] == this_cpu, record["measured_at"], file)
 
 
 def failure(e):
@@ -207,7 +214,8 @@ def measure(encoder, name, torch_forward, runtime_forward, setting, available):
                     forwards[(backend, quantize)] = runtime_forward(backend, quantize)
                 except Exception as e:  # measured as failed, never chosen
                     rows.append({"backend": backend, "quantize": quantize, "error": failure(e)})
-            best = _timed_rounds(encoder, forwards, CALIBRATION)
+            best = timed_rounds(hf, forwards, lambda texts: encoder.encode(
+                texts, batch_size=BATCH, show_progress_bar=False), CALIBRATION)
     finally:
         hf.forward = original
     reference = best[("torch", None)][1]

@@ -18,7 +18,6 @@ from . import backends, embed_choice
 
 FILE = "rank-choice.json"
 MAX_DIFF = 1e-5  # of max(1, the largest |logit|): fp32 runtimes stay within 1e-7 of torch
-ROUNDS = embed_choice.ROUNDS
 BATCH = 32
 _QUERIES = ["What is the capital of France?", "How do I reset my password?", "Why is the sky blue?", "hello"]
 # Each query with 8 of embed's calibration texts: short and long, prose, code, other languages.
@@ -100,20 +99,22 @@ def measure(encoder, name, directory, setting):
     """Every candidate's pairs/s on CALIBRATION (interleaved rounds, the best counts) and its
     logits against torch's; exports what is missing into directory."""
     import numpy as np
-    hf = encoder.model
+    import torch
+    hf, cpu_info = encoder.model, embed_choice.cpu()
     original, forwards, rows = hf.forward, {("torch", None): hf.forward}, []
     started = time.monotonic()
     try:
         with threads.busy().hold():
             n = threads.for_call(setting)
             threads.set_torch_threads(n)
-            for backend, quantize in embed_choice.candidates(embed_choice.cpu(), backends.available)[1:]:
+            for backend, quantize in embed_choice.candidates(cpu_info, backends.available)[1:]:
                 try:
                     file = _export(encoder, directory, backend)
                     forwards[(backend, quantize)] = _forward(backends.runner(file, backend, quantize), setting)
                 except Exception as e:  # measured as failed, never chosen
                     rows.append({"backend": backend, "quantize": quantize, "error": embed_choice.failure(e)})
-            best = _timed_rounds(encoder, forwards)
+            best = embed_choice.timed_rounds(hf, forwards, lambda pairs: encoder.predict(
+                pairs, batch_size=BATCH, activation_fn=torch.nn.Identity(), show_progress_bar=False), CALIBRATION)
     finally:
         hf.forward = original
     reference = best[("torch", None)][1]
@@ -123,30 +124,9 @@ def measure(encoder, name, directory, setting):
                      "max_diff": float(np.abs(logits - reference).max()) / scale,
                      "order_kept": _same_order(logits, reference)})
     rows.sort(key=lambda r: -(r.get("pairs_per_s") or 0))
-    return {"format": embed_choice.FORMAT, "kind": "rank", "model": name, "cpu": embed_choice.cpu(), "threads": n,
+    return {"format": embed_choice.FORMAT, "kind": "rank", "model": name, "cpu": cpu_info, "threads": n,
             "pairs": len(CALIBRATION), "batch_size": BATCH, "seconds": round(time.monotonic() - started, 1),
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "candidates": rows}
-
-
-def _timed_rounds(encoder, forwards):
-    """{candidate: (best seconds, logits)}, every candidate once per round, as embed_choice."""
-    import torch
-    started, best = time.monotonic(), {}
-    for round_number in range(ROUNDS):
-        for candidate, forward in forwards.items():
-            encoder.model.forward = forward
-            if round_number == 0:  # first-call costs (sessions, compilation) are not the speed
-                encoder.predict(CALIBRATION[:4], batch_size=BATCH, activation_fn=torch.nn.Identity(),
-                                show_progress_bar=False)
-            t0 = time.perf_counter()
-            logits = encoder.predict(CALIBRATION, batch_size=BATCH, activation_fn=torch.nn.Identity(),
-                                     show_progress_bar=False)
-            seconds = time.perf_counter() - t0
-            if candidate not in best or seconds < best[candidate][0]:
-                best[candidate] = (seconds, logits)
-        if time.monotonic() - started > embed_choice.MAX_SECONDS:
-            break
-    return best
 
 
 def _same_order(logits, reference):
@@ -191,7 +171,6 @@ def decide(record):
 def choices():
     """This server's rank measurements, as backends.choices() rows (pgml.embed_choices(); the
     reason says pgml.rank)."""
-    import json
     this_cpu, root, rows = embed_choice.cpu(), backends.runtime_root(), []
     for key in sorted(os.listdir(root)) if os.path.isdir(root) else ():
         file = os.path.join(root, key, FILE)
@@ -199,9 +178,7 @@ def choices():
         if record is None or record.get("kind") != "rank":
             continue
         backend, quantize, reason = decide(record)
-        rows.append((record["model"], embed_choice.label(backend, quantize), "pgml.rank: " + reason,
-                     json.dumps(record["candidates"]), record["cpu"]["model"], record["cpu"] == this_cpu,
-                     record["measured_at"], file))
+        rows.append(embed_choice.choice_row(record, backend, quantize, "pgml.rank: " + reason, file, this_cpu))
     return rows
 
 

@@ -278,7 +278,9 @@ def task_paths(task, settings):
 def get_pipeline(task, settings, db=None):
     use_cache = hub.as_bool(task.get("cache", True), "cache")
     server_files.check(db, task_paths(task, settings))  # before the cache: SET ROLE changes who asks
-    key = ("transform", json.dumps(task, sort_keys=True, default=str), settings.device, settings.embed_backend)
+    key = ("transform", json.dumps(task, sort_keys=True, default=str), settings.device)
+    if normalize_task_name(task["task"]) == "feature-extraction":  # its runtime follows the setting
+        key += (settings.embed_backend,)
     if "project" in task:  # (+) a project's deployed tuned model, e.g. {"task": ..., "project": "p"}
         from . import tuned
         model_id = tuned.deployed_model_id(db, task["project"])
