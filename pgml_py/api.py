@@ -508,4 +508,6 @@ def generate(project_name, inputs, config):
         raise errors.InvalidParameter(
             'project "%s" is a %s model, not a tuned text model' % (project_name, model.task),
             hint="pgml.generate uses projects made by pgml.tune; use pgml.predict for this one.")
-    return model.generate(list(inputs), parse_kwargs(config, "config"), check_for_interrupts=db.check_for_interrupts)
+    from . import threads
+    with threads.torch_call(current_settings().omp_num_threads):
+        return model.generate(list(inputs), parse_kwargs(config, "config"), check_for_interrupts=db.check_for_interrupts)

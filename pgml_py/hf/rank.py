@@ -1,5 +1,5 @@
 """pgml.rank: re-rank documents for a query with a sentence-transformers CrossEncoder."""
-from .. import errors
+from .. import errors, threads
 from . import embed, hub
 
 
@@ -12,7 +12,8 @@ def rank(model, query, documents, kwargs, settings, db):
     if not documents:
         return []
     try:
-        ranked = encoder.rank(query, list(documents), show_progress_bar=False, **call_kwargs)
+        with threads.torch_call(settings.omp_num_threads):
+            ranked = encoder.rank(query, list(documents), show_progress_bar=False, **call_kwargs)
     except (TypeError, ValueError) as e:
         raise errors.InvalidParameter("kwargs for rank() are not accepted: %s" % e,
                                       hint="rank() takes top_k, return_documents and batch_size.")

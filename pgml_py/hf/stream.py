@@ -8,7 +8,7 @@ import json
 import queue
 import threading
 
-from .. import errors
+from .. import errors, threads
 from . import generation, hub, transform
 
 POLL_SECONDS = 0.1
@@ -60,10 +60,12 @@ def stream(task, args, text_input=None, chat_inputs=None, settings=None, check_f
     criteria = StoppingCriteriaList(args.pop("stopping_criteria", []))
     criteria.append(StopWhenAsked())
     failure = []
+    n_threads = threads.for_call(settings.omp_num_threads)
 
     def generate():
         try:
             import torch
+            threads.set_torch_threads(n_threads)  # this thread's own pool (torch's count is per thread)
             with torch.inference_mode():
                 pipe.model.generate(**inputs, **args, streamer=streamer, stopping_criteria=criteria)
         except Exception as e:  # re-raised in the main thread

@@ -9,7 +9,7 @@ transformers' PIPELINE_REGISTRY (as "pgml-<task>"), built by pipeline() like eve
 import contextlib
 import json
 
-from .. import cache, device, errors, models_store, server_files
+from .. import cache, device, errors, models_store, server_files, threads
 from . import hub
 from .generation import generation_args, interrupt_check
 
@@ -393,13 +393,14 @@ def run(task, args, inputs=None, chat_inputs=None, settings=None, check_for_inte
     if name == "text-classification":
         args.setdefault("truncation", True)  # long texts are cut to the model's length
     try:
-        if chat_inputs is not None:  # one chat, rendered with the model's (or the call's) template
-            with chat_template(pipe, args.pop("chat_template", None)):
-                output = pipe(prepared[0], **args)
-            # conversational: ["reply"]; text-generation: the pipeline's own output, as
-            # Hugging Face's text-generation pipeline gives it for messages (PostgresML passes it on)
-            return to_json([reply(output)] if is_chat(name) else output)
-        output = pipe(prepared, **args)
+        with threads.torch_call(settings.omp_num_threads):
+            if chat_inputs is not None:  # one chat, rendered with the model's (or the call's) template
+                with chat_template(pipe, args.pop("chat_template", None)):
+                    output = pipe(prepared[0], **args)
+                # conversational: ["reply"]; text-generation: the pipeline's own output, as
+                # Hugging Face's text-generation pipeline gives it for messages (PostgresML passes it on)
+                return to_json([reply(output)] if is_chat(name) else output)
+            output = pipe(prepared, **args)
     except (TypeError, ValueError) as e:
         raise errors.InvalidParameter("the %s pipeline rejected args: %s" % (name, e),
                                       hint="Check args against the pipeline's call options.")

@@ -248,6 +248,45 @@ def test_stream_concatenates_to_transform(tconn):
     assert "".join(r[0] for r in rows).strip() == whole[len("hello world"):].strip()
 
 
+WATCH_THREADS = """CREATE OR REPLACE FUNCTION pg_temp.watch_threads() RETURNS INT[] AS $$
+import torch
+from pgml_py import cache
+seen = GD.setdefault("threads_seen", [])
+for entry in cache.models.entries():
+    model = getattr(entry.value, "model", None)
+    if isinstance(model, torch.nn.Module) and not getattr(model, "_threads_watched", False):
+        model.register_forward_pre_hook(lambda module, args: seen.append(torch.get_num_threads()))
+        model._threads_watched = True
+counts = sorted(set(seen))
+seen.clear()
+return counts
+$$ LANGUAGE plpython3u"""
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_each_call_computes_with_the_thread_count_set_now(server, store, n):
+    """pgml.omp_num_threads is read per call by transform and transform_stream as by embed, and
+    a feature extraction on a runtime (torch at 1 thread for its pooling) leaves torch's count
+    as it was: generation after it in the same backend ran on 1 thread."""
+    gpt2, args = {"task": "text-generation", "model": "t/gpt2"}, {"max_new_tokens": 3, "do_sample": False}
+    with server.connect() as c:
+        c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
+        transform(c, gpt2, args, ["hello"])
+        c.execute(WATCH_THREADS)
+        c.execute("SELECT pg_temp.watch_threads()")
+        c.execute("SET pgml.omp_num_threads = %d" % n)
+        transform(c, gpt2, args, ["hello"])
+        assert c.execute("SELECT pg_temp.watch_threads()").fetchone()[0] == [n]
+        stream_rows(c, gpt2, args, "hello")
+        assert c.execute("SELECT pg_temp.watch_threads()").fetchone()[0] == [n]
+        c.execute("RESET pgml.model_store")  # the packaged MiniLM, measured by make install
+        c.execute("SET pgml.embed_backend = auto")
+        transform(c, {"task": "feature-extraction", "model": "sentence-transformers/all-MiniLM-L6-v2"}, {}, ["hi"])
+        c.execute("SET pgml.model_store = %s" % psycopg.sql.quote(str(store)))
+        transform(c, gpt2, args, ["hello"])
+        assert c.execute("SELECT pg_temp.watch_threads()").fetchone()[0] == [n]
+
+
 def test_stream_chat(tconn):
     messages = [json.dumps({"role": "user", "content": "hello"})]
     rows = [r[0] for r in tconn.execute(
