@@ -18,7 +18,7 @@ def test_float32_values_keep_their_float32_value_in_the_shortest_form():
     assert len(text) < 0.6 * len(json.dumps([vectors[0].tolist(), vectors[1].tolist(), 0.1]))
 
 
-def test_tensors_numpy_has_no_type_for_and_views_of_others():
+def test_bf16_tensors_and_views_are_written_as_their_values():
     half = torch.tensor([0.5, 0.25], dtype=torch.bfloat16)
     transposed = torch.arange(6.0).reshape(2, 3).t()  # not C-contiguous
     assert json.loads(to_json([half, transposed, torch.tensor([1, 2])])) == [[0.5, 0.25], [[0, 3], [1, 4], [2, 5]], [1, 2]]
