@@ -152,14 +152,15 @@ def set_torch_threads(n):
 
 @contextlib.contextmanager
 def torch_call(setting):
-    """One transform, rank or generate call on a loaded torch model: busy for its duration,
-    torch's pool at the call's count (for_call: the setting read now), and torch's count put
-    back afterwards. Without it a call ran with whatever the previous call left: a feature
-    extraction on OpenVINO leaves torch at 1 thread (its pooling), and a text generation after
-    it in the same backend ran at 0.8x."""
+    """One transform, rank or generate call (or rank's measurement) on a loaded torch model:
+    busy for its duration, torch's pool at the call's count (for_call: the setting read now,
+    yielded), and torch's count put back afterwards. Without it a call ran with whatever the
+    previous call left: a feature extraction on OpenVINO leaves torch at 1 thread (its pooling),
+    and a text generation after it in the same backend ran at 0.8x."""
     with busy().hold(), torch_threads_kept():
-        set_torch_threads(for_call(setting))
-        yield
+        n = for_call(setting)
+        set_torch_threads(n)
+        yield n
 
 
 @contextlib.contextmanager

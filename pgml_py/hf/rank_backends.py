@@ -104,9 +104,7 @@ def measure(encoder, name, directory, setting):
     original, forwards, rows = hf.forward, {("torch", None): hf.forward}, []
     started = time.monotonic()
     try:
-        with threads.busy().hold():
-            n = threads.for_call(setting)
-            threads.set_torch_threads(n)
+        with threads.torch_call(setting) as n:
             for backend, quantize in embed_choice.candidates(cpu_info, backends.available)[1:]:
                 try:
                     file = _export(encoder, directory, backend)
